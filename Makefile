@@ -1,0 +1,56 @@
+# Throwback: `make run` serves the demo, `make test` runs every test.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+PHOTOS ?=
+PORT ?= 8000
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/throwback
+
+.PHONY: run test lint format install install-dev browser clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+# face_recognition declares a dependency on the source-only `dlib`; the
+# `dlib-bin` wheel in requirements.txt provides the same module, so
+# face_recognition itself goes in without dependencies.
+$(VENV)/.installed: requirements.txt requirements-nodeps.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.txt
+	$(BIN)/pip install --quiet --no-deps -r requirements-nodeps.txt
+	touch $@
+
+$(VENV)/.installed-dev: requirements-dev.txt $(VENV)/.installed
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+# Debian's Chromium for the browser tests (Playwright's own download is not used).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "Install Debian's chromium (sudo apt-get install chromium) for the browser tests"; exit 1; fi; }
+
+run: install
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
+	@if [ -n "$(PHOTOS)" ]; then $(BIN)/python manage.py import_albums --folder "$(PHOTOS)"; fi
+	@echo "Throwback on http://127.0.0.1:$(PORT)/ (create an account there, or: $(BIN)/python manage.py createsuperuser)"
+	THROWBACK_ALLOW_SIGNUP=$${THROWBACK_ALLOW_SIGNUP:-true} $(BIN)/gunicorn throwback.wsgi \
+	  --bind 127.0.0.1:$(PORT) --workers 2 --timeout 120 --access-logfile -
+
+test: install-dev browser
+	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} $(BIN)/python -m pytest
+
+lint: install-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install-dev
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) data/db.sqlite3 data/media data/static

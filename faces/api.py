@@ -1,0 +1,43 @@
+"""JSON API: GET /api/photos/ — the member's matched photos."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.paginator import Paginator
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.http import require_GET
+
+from faces.selectors import member_photos, with_display_urls
+from members.api import api_login_required
+
+
+@require_GET
+@api_login_required
+def photos(request: HttpRequest) -> JsonResponse:
+    paginator = Paginator(member_photos(request.user), settings.THROWBACK_PHOTOS_PER_PAGE)
+    page = paginator.get_page(request.GET.get("page"))
+
+    def link(number: int) -> str:
+        return request.build_absolute_uri(f"{request.path}?page={number}")
+
+    results = [
+        {
+            "id": photo.pk,
+            "source_id": photo.source_id,
+            "url": request.build_absolute_uri(url) if url and url.startswith("/") else url,
+            "album": {
+                "id": photo.album.pk,
+                "title": photo.album.title,
+                "date": photo.album.date.isoformat() if photo.album.date else None,
+            },
+        }
+        for photo, url in with_display_urls(list(page.object_list))
+    ]
+    return JsonResponse(
+        {
+            "count": paginator.count,
+            "next": link(page.next_page_number()) if page.has_next() else None,
+            "previous": link(page.previous_page_number()) if page.has_previous() else None,
+            "results": results,
+        }
+    )

@@ -1,0 +1,34 @@
+"""System checks for what Throwback needs to run (run by `manage.py check`)."""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import Any
+
+from django.conf import settings
+from django.core.checks import Error, Warning, register
+
+
+@register()
+def check_throwback(app_configs: Any = None, **kwargs: Any) -> list[Error | Warning]:
+    problems: list[Error | Warning] = []
+    threshold = settings.THROWBACK_MATCH_THRESHOLD
+    if not 0.0 < threshold < 2.0:
+        problems.append(
+            Error(
+                f"THROWBACK_MATCH_THRESHOLD is {threshold}; dlib distances lie in 0..2",
+                hint="Use a value around 0.5 (default 0.49).",
+                id="faces.E001",
+            )
+        )
+    if importlib.util.find_spec("face_recognition_models") is None:
+        problems.append(
+            Error(
+                "face_recognition_models is not installed: faces cannot be encoded",
+                hint="pip install face_recognition_models 'setuptools<81'",
+                id="faces.E002",
+            )
+        )
+    if settings.THALIA_ENCODE_VARIANT not in ("full", "large", "medium", "small"):
+        problems.append(Error("THALIA_ENCODE_VARIANT must be full, large, medium or small", id="faces.E003"))
+    return problems

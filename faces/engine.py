@@ -1,0 +1,185 @@
+"""Face detection and 128-d encoding: the only module that touches dlib.
+
+Kept free of Django models so import worker processes can call it with plain
+bytes and return plain data. face_recognition (and with it dlib's ~100 MB of
+models) is imported on first use, so web processes that never encode never
+load it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+
+ENCODING_SIZE = 128
+
+
+class EngineError(Exception):
+    """An image could not be turned into face encodings."""
+
+
+class NotAnImage(EngineError):
+    """The bytes are not an image Pillow can decode."""
+
+
+class ImageTooLarge(EngineError):
+    """The decoded image would exceed the pixel limit (decompression bomb guard)."""
+
+
+@dataclass(frozen=True)
+class DetectedFace:
+    """One face: its box in the (orientation-corrected) original image, and its encoding."""
+
+    top: int
+    right: int
+    bottom: int
+    left: int
+    encoding: np.ndarray = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """What encoding one image produced."""
+
+    sha256: str
+    width: int
+    height: int
+    faces: list[DetectedFace]
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """How faces are found and encoded; defaults are the original Throwback's."""
+
+    max_side_px: int = 500
+    max_pixels: int = 50_000_000
+    upsample: int = 1
+    detector: str = "hog"
+    jitters: int = 1
+    landmarks: str = "small"
+
+
+def content_hash(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def load_image(data: bytes, *, max_pixels: int) -> Image.Image:
+    """Decode bytes into an upright RGB image.
+
+    Raises NotAnImage for anything Pillow cannot fully decode (including
+    truncated files) and ImageTooLarge when the header announces more than
+    max_pixels, before any pixel is decoded.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+            width, height = image.size
+            if width * height > max_pixels:
+                raise ImageTooLarge(
+                    f"image is {width}×{height} pixels, more than the limit of {max_pixels:,}"
+                )
+            image.seek(0)  # first frame of an animation
+            image.load()
+            image = ImageOps.exif_transpose(image) or image
+            if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+                # 16-bit greyscale: scale to 8 bits instead of clipping to white.
+                image = image.point(lambda value: value / 256).convert("L")
+            return image.convert("RGB")
+    except ImageTooLarge:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageTooLarge(f"image has more than the limit of {max_pixels:,} pixels") from exc
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError) as exc:
+        raise NotAnImage(f"not a readable image ({exc.__class__.__name__})") from exc
+
+
+def downscale(image: Image.Image, max_side_px: int) -> tuple[Image.Image, float]:
+    """Shrink so the longest side is at most max_side_px; returns (image, scale ≤ 1)."""
+    longest = max(image.size)
+    if longest <= max_side_px:
+        return image, 1.0
+    scale = max_side_px / longest
+    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    return image.resize(size, Image.Resampling.LANCZOS), scale
+
+
+def analyse(data: bytes, options: EngineOptions | None = None) -> Analysis:
+    """Find and encode every face in an image file's bytes.
+
+    Raises NotAnImage or ImageTooLarge; never returns a partial result.
+    """
+    options = options or EngineOptions()
+    image = load_image(data, max_pixels=options.max_pixels)
+    return Analysis(
+        sha256=content_hash(data),
+        width=image.width,
+        height=image.height,
+        faces=find_faces(image, options),
+    )
+
+
+def find_faces(image: Image.Image, options: EngineOptions) -> list[DetectedFace]:
+    """Faces in an upright RGB image, boxes in that image's pixels.
+
+    The image is downscaled to options.max_side_px for detection and encoding.
+    """
+    small, scale = downscale(image, options.max_side_px)
+    faces = detect_and_encode(np.asarray(small), options)
+    if scale == 1.0:
+        return faces
+    return [
+        DetectedFace(
+            top=round(face.top / scale),
+            right=round(face.right / scale),
+            bottom=round(face.bottom / scale),
+            left=round(face.left / scale),
+            encoding=face.encoding,
+        )
+        for face in faces
+    ]
+
+
+def detect_and_encode(pixels: np.ndarray, options: EngineOptions) -> list[DetectedFace]:
+    """Run dlib's detector and encoder on an RGB uint8 array."""
+    face_recognition = _face_recognition()
+    boxes = face_recognition.face_locations(
+        pixels, number_of_times_to_upsample=options.upsample, model=options.detector
+    )
+    if not boxes:
+        return []
+    encodings = face_recognition.face_encodings(
+        pixels, boxes, num_jitters=options.jitters, model=options.landmarks
+    )
+    return [
+        DetectedFace(
+            top=top,
+            right=right,
+            bottom=bottom,
+            left=left,
+            encoding=np.asarray(encoding, dtype=np.float32),
+        )
+        for (top, right, bottom, left), encoding in zip(boxes, encodings, strict=True)
+    ]
+
+
+def _face_recognition():  # type: ignore[no-untyped-def]
+    """face_recognition, imported on first use: importing it loads dlib's models."""
+    with warnings.catch_warnings():
+        # face_recognition_models still uses pkg_resources (hence setuptools<81).
+        warnings.filterwarnings("ignore", "pkg_resources is deprecated", UserWarning)
+        import face_recognition
+    # face_recognition switches on Pillow's LOAD_TRUNCATED_IMAGES when imported;
+    # a truncated photo must be refused, not encoded half grey.
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
+    return face_recognition
+
+
+def warm_up() -> None:
+    """Load dlib's models now (import worker start-up) rather than on the first photo."""
+    _face_recognition()

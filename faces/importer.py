@@ -1,0 +1,266 @@
+"""The import run: list albums at a source, encode pending photos, store them.
+
+Encoding runs in worker processes (one per core by default) that each load
+dlib's models once and receive plain jobs; only this process writes to the
+database. Photos are handed out in chunks so signed URLs can be refreshed
+between chunks on long runs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import multiprocessing
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import connections
+
+from faces import engine, services
+from faces.models import Album, Photo
+from faces.sources import SourceAlbum, SourceError, SourcePhoto, folder
+from faces.sources.concrexit import ConcrexitSource, download
+from faces.sources.folder import FolderSource
+
+logger = logging.getLogger(__name__)
+
+MAX_PHOTO_BYTES = 100 * 1024 * 1024
+JOBS_PER_WORKER = 8
+
+
+@dataclass
+class ImportSummary:
+    albums: int = 0
+    photos_new: int = 0
+    photos_changed: int = 0
+    photos_unchanged: int = 0
+    photos_removed: int = 0
+    photos_encoded: int = 0
+    photos_failed: int = 0
+    faces: int = 0
+    matches: int = 0
+    seconds: float = 0.0
+    errors: list[str] = field(default_factory=list)
+
+    def line(self) -> str:
+        return (
+            f"Imported {self.albums} albums: {self.photos_new} new, {self.photos_changed} changed or retried, "
+            f"{self.photos_unchanged} unchanged, {self.photos_removed} removed photos; "
+            f"{self.photos_encoded} encoded, {self.photos_failed} failed; "
+            f"{self.faces} faces, {self.matches} matches in {self.seconds:.1f} s"
+        )
+
+
+@dataclass(frozen=True)
+class EncodeJob:
+    """Everything a worker needs for one photo, as plain data."""
+
+    photo_id: int
+    source_id: str
+    path: str
+    url: str
+    allowed_hosts: tuple[str, ...]
+    options: engine.EngineOptions
+    timeout_s: float
+    retries: int
+
+
+@dataclass(frozen=True)
+class EncodeResult:
+    photo_id: int
+    source_id: str
+    analysis: engine.Analysis | None
+    error: str = ""
+
+
+def encode_job(job: EncodeJob) -> EncodeResult:
+    """Read or download one photo and encode its faces (runs in a worker)."""
+    try:
+        if job.path:
+            data = folder.read_file(job.path, max_bytes=MAX_PHOTO_BYTES)
+        else:
+            data = download(
+                job.url,
+                allowed_hosts=job.allowed_hosts,
+                max_bytes=MAX_PHOTO_BYTES,
+                timeout_s=job.timeout_s,
+                retries=job.retries,
+            )
+        return EncodeResult(job.photo_id, job.source_id, engine.analyse(data, job.options))
+    except (SourceError, engine.EngineError) as exc:
+        return EncodeResult(job.photo_id, job.source_id, None, str(exc))
+    except Exception as exc:  # a bug or a dlib failure must not end the run
+        logger.exception("photo %s: unexpected error", job.source_id)
+        return EncodeResult(job.photo_id, job.source_id, None, f"unexpected error: {exc.__class__.__name__}")
+
+
+def concrexit_source() -> ConcrexitSource:
+    return ConcrexitSource(
+        settings.THALIA_API_URL,
+        settings.THALIA_ACCESS_TOKEN,
+        timeout_s=settings.THALIA_TIMEOUT_SECONDS,
+        retries=settings.THALIA_RETRIES,
+    )
+
+
+def default_workers() -> int:
+    return settings.THROWBACK_IMPORT_WORKERS or os.cpu_count() or 1
+
+
+def run_import(
+    source: ConcrexitSource | FolderSource,
+    *,
+    workers: int,
+    album_id: str | None = None,
+    since: dt.date | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> ImportSummary:
+    """Import albums from a source and encode every pending photo.
+
+    Idempotent: unchanged photos are skipped, interrupted runs resume from
+    the pending photos. Per-album and per-photo errors are collected in the
+    summary; only failing to list the source's albums raises SourceError.
+    """
+    started = time.monotonic()
+    summary = ImportSummary()
+    album_pks = _sync_albums(source, album_id=album_id, since=since, summary=summary)
+
+    pending = Photo.objects.filter(album__source=source.kind, status=Photo.Status.PENDING).order_by(
+        "album_id", "id"
+    )
+    if album_id is not None:
+        pending = pending.filter(album_id__in=album_pks)
+    photo_ids = list(pending.values_list("id", flat=True))
+    _encode(source, photo_ids, workers=workers, summary=summary, progress=progress)
+    summary.seconds = time.monotonic() - started
+    return summary
+
+
+def _sync_albums(
+    source: ConcrexitSource | FolderSource,
+    *,
+    album_id: str | None,
+    since: dt.date | None,
+    summary: ImportSummary,
+) -> list[int]:
+    listed: list[SourceAlbum] = []
+    for remote in source.albums():
+        if album_id is not None and remote.source_id != album_id:
+            continue
+        listed.append(remote)
+    if album_id is not None and not listed:
+        raise SourceError(f"no album {album_id!r} at the source", permanent=True)
+
+    synced = []
+    for remote in listed:
+        remote = _with_date(source, remote)
+        if since is not None and remote.date is not None and remote.date < since:
+            continue
+        try:
+            photos: list[SourcePhoto] = source.photos(remote)
+        except SourceError as exc:
+            summary.errors.append(f"album {remote.source_id}: {exc}")
+            continue
+        result = services.album_sync(source=source.kind, remote=remote, photos=photos)
+        synced.append(result.album.pk)
+        summary.albums += 1
+        summary.photos_new += result.new
+        summary.photos_changed += result.changed
+        summary.photos_unchanged += result.unchanged
+        summary.photos_removed += result.removed
+    if album_id is None and since is None:
+        # Albums no longer listed at the source are hidden, not deleted.
+        listed_ids = {remote.source_id for remote in listed}
+        Album.objects.filter(source=source.kind).exclude(source_id__in=listed_ids).update(hidden=True)
+    return synced
+
+
+def _with_date(source: ConcrexitSource | FolderSource, remote: SourceAlbum) -> SourceAlbum:
+    """Fill the album's date from its event, once (the API has no album date)."""
+    if not isinstance(source, ConcrexitSource) or remote.event_id is None:
+        return remote
+    known = (
+        Album.objects.filter(source=source.kind, source_id=remote.source_id)
+        .values_list("date", flat=True)
+        .first()
+    )
+    date = known or source.event_date(remote.event_id)
+    return SourceAlbum(remote.source_id, remote.title, date, remote.event_id)
+
+
+def _encode(
+    source: ConcrexitSource | FolderSource,
+    photo_ids: list[int],
+    *,
+    workers: int,
+    summary: ImportSummary,
+    progress: Callable[[int, int], None] | None,
+) -> None:
+    if not photo_ids:
+        return
+    done = 0
+    workers = max(1, min(workers, len(photo_ids)))
+    chunk = workers * JOBS_PER_WORKER
+    pool = None
+    if workers > 1:
+        connections.close_all()  # forked children must not share the connection
+        pool = multiprocessing.get_context("fork").Pool(workers, initializer=engine.warm_up)
+    try:
+        for start in range(0, len(photo_ids), chunk):
+            jobs = _jobs(source, photo_ids[start : start + chunk])
+            paths = {job.photo_id: job.path for job in jobs}
+            results = pool.imap_unordered(encode_job, jobs) if pool else map(encode_job, jobs)
+            for result in results:
+                _store(result, path=paths[result.photo_id], summary=summary)
+                done += 1
+                if progress is not None:
+                    progress(done, len(photo_ids))
+    finally:
+        if pool is not None:
+            pool.terminate()
+            pool.join()
+
+
+def _jobs(source: ConcrexitSource | FolderSource, photo_ids: list[int]) -> list[EncodeJob]:
+    photos = list(Photo.objects.filter(pk__in=photo_ids).select_related("album").order_by("id"))
+    if isinstance(source, ConcrexitSource):
+        services.photo_urls_refresh(photos)
+    options = services.engine_options()
+    jobs = []
+    for photo in photos:
+        variant = settings.THALIA_ENCODE_VARIANT
+        url = photo.remote_urls.get(variant) or photo.remote_urls.get("full", "")
+        path = ""
+        if isinstance(source, FolderSource):
+            path = str(source.root / photo.origin)
+        jobs.append(
+            EncodeJob(
+                photo_id=photo.pk,
+                source_id=photo.source_id,
+                path=path,
+                url=url,
+                allowed_hosts=source.allowed_hosts if isinstance(source, ConcrexitSource) else (),
+                options=options,
+                timeout_s=settings.THALIA_TIMEOUT_SECONDS,
+                retries=settings.THALIA_RETRIES,
+            )
+        )
+    return jobs
+
+
+def _store(result: EncodeResult, *, path: str, summary: ImportSummary) -> None:
+    if result.analysis is None:
+        services.photo_fail(photo_id=result.photo_id, error=result.error)
+        summary.photos_failed += 1
+        summary.errors.append(f"photo {result.source_id}: {result.error}")
+        return
+    try:
+        faces, matches = services.photo_store(photo_id=result.photo_id, analysis=result.analysis, path=path)
+    except Photo.DoesNotExist:
+        return  # deleted meanwhile (album re-synced by another run)
+    summary.photos_encoded += 1
+    summary.faces += faces
+    summary.matches += matches

@@ -1,0 +1,117 @@
+"""The generated Euclidean-distance SQL: the one place it is built.
+
+A face matches a reference when the Euclidean distance between their
+128-d encodings is below the threshold. Comparing the sum of squared
+differences with threshold² gives the same answer as sqrt(...) < threshold
+without the square root. Every float reaches the database as a bound
+parameter; the SQL text depends only on column names, so no input can change
+its shape. The same SQL runs on PostgreSQL and SQLite.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from django.db import connections
+
+from faces.fields import ENCODING_FIELDS, ENCODING_SIZE
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A face within the threshold of a reference."""
+
+    face_id: int
+    reference_id: int
+    member_id: int
+    distance: float
+
+
+def squared_distance_sql(left: Sequence[str], right: Sequence[str]) -> str:
+    """Sum of squared differences between two lists of 128 SQL operands.
+
+    Operands are column references or `%s` placeholders; each appears twice,
+    so a placeholder side needs its parameters twice (see `vector_params`).
+    """
+    if len(left) != ENCODING_SIZE or len(right) != ENCODING_SIZE:
+        raise ValueError(f"both sides need {ENCODING_SIZE} operands")
+    return " + ".join(f"({a} - {b}) * ({a} - {b})" for a, b in zip(left, right, strict=True))
+
+
+def columns(alias: str) -> list[str]:
+    """The 128 encoding columns of a table alias, quoted."""
+    return [f'{alias}."{column}"' for column in ENCODING_FIELDS]
+
+
+PLACEHOLDERS = ["%s"] * ENCODING_SIZE
+
+
+def vector_params(vector: Sequence[float] | np.ndarray) -> list[float]:
+    """Parameters for a placeholder side: each value twice, in operand order."""
+    values = np.asarray(vector, dtype=np.float64)
+    if values.shape != (ENCODING_SIZE,) or not np.isfinite(values).all():
+        raise ValueError(f"an encoding is {ENCODING_SIZE} finite numbers")
+    return [value for value in values.tolist() for _ in range(2)]
+
+
+def _table(model_label: str) -> str:
+    from django.apps import apps
+
+    return apps.get_model(model_label)._meta.db_table
+
+
+def faces_near(
+    vector: Sequence[float] | np.ndarray,
+    *,
+    threshold: float,
+    using: str = "default",
+    face_ids: Iterable[int] | None = None,
+) -> list[tuple[int, float]]:
+    """(face id, distance) of every stored photo face within threshold of vector.
+
+    One query over all faces (or only face_ids), closest first.
+    """
+    distance = squared_distance_sql(columns("f"), PLACEHOLDERS)
+    vector_values = vector_params(vector)
+    ids: list[int] = []
+    restrict = ""
+    if face_ids is not None:
+        ids = list(face_ids)
+        if not ids:
+            return []
+        restrict = f"f.id IN ({', '.join(['%s'] * len(ids))}) AND "
+    # Parameters in text order: SELECT's distance, the id filter, WHERE's distance.
+    params: list[object] = [*vector_values, *ids, *vector_values, threshold * threshold]
+    # Only column names and placeholders are formatted in; values are bound.
+    sql = (
+        f"SELECT f.id, {distance} AS d FROM {_table('faces.FaceEncoding')} f "  # noqa: S608
+        f"WHERE {restrict}{distance} <= %s ORDER BY d, f.id"
+    )
+    with connections[using].cursor() as cursor:
+        cursor.execute(sql, params)
+        return [(face_id, float(np.sqrt(max(d, 0.0)))) for face_id, d in cursor.fetchall()]
+
+
+def references_near_faces(face_ids: Sequence[int], *, threshold: float, using: str = "default") -> list[Hit]:
+    """Every (face, reference) pair within threshold, for a batch of new faces.
+
+    One join of the batch against all members' references, the generated
+    distance over columns on both sides.
+    """
+    if not face_ids:
+        return []
+    distance = squared_distance_sql(columns("f"), columns("r"))
+    id_list = ", ".join(["%s"] * len(face_ids))
+    sql = (
+        f"SELECT f.id, r.id, r.member_id, {distance} AS d "  # noqa: S608 - names and placeholders only
+        f"FROM {_table('faces.FaceEncoding')} f, {_table('members.ReferenceFace')} r "
+        f"WHERE f.id IN ({id_list}) AND {distance} <= %s ORDER BY f.id, r.id"
+    )
+    with connections[using].cursor() as cursor:
+        cursor.execute(sql, [*face_ids, threshold * threshold])
+        return [
+            Hit(face_id=f, reference_id=r, member_id=m, distance=float(np.sqrt(max(d, 0.0))))
+            for f, r, m, d in cursor.fetchall()
+        ]

@@ -1,0 +1,112 @@
+"""Albums, photos, the faces found in them, and who was matched to which face."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+
+from faces.fields import EncodingModel
+
+
+class Album(models.Model):
+    class Source(models.TextChoices):
+        CONCREXIT = "concrexit", "Association website"
+        FOLDER = "folder", "Local folder"
+
+    source = models.CharField(max_length=20, choices=Source.choices)
+    source_id = models.CharField(max_length=255, help_text="Slug on the website, or folder name.")
+    title = models.CharField(max_length=255)
+    date = models.DateField(null=True, blank=True)
+    hidden = models.BooleanField(default=False)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = [F("date").desc(nulls_last=True), "-created"]
+        constraints = [models.UniqueConstraint(fields=["source", "source_id"], name="album_unique_source_id")]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class PhotoQuerySet(models.QuerySet["Photo"]):
+    def matched_to(self, member: settings.AUTH_USER_MODEL) -> PhotoQuerySet:  # type: ignore[name-defined]
+        """Photos the member appears in, in visible albums, newest album first."""
+        return (
+            self.filter(album__hidden=False, faces__matches__member=member)
+            .distinct()
+            .select_related("album")
+            .order_by(F("album__date").desc(nulls_last=True), "-album__created", "album_id", "id")
+        )
+
+
+class Photo(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting to be encoded"
+        DONE = "done", "Encoded"
+        FAILED = "failed", "Failed"
+
+    album = models.ForeignKey(Album, on_delete=models.CASCADE, related_name="photos")
+    source_id = models.CharField(
+        max_length=500, help_text="Photo pk on the website, or path relative to the folder."
+    )
+    # Folder imports: the photo copied into media storage.
+    file = models.FileField(upload_to="photos/", blank=True, max_length=500)
+    # Folder imports: where it was read from; website imports: the file's URL path
+    # without its signature (a new path means a new file).
+    origin = models.CharField(max_length=1000, blank=True)
+    # Website imports: signed URLs by variant ("full", "large", …) and when fetched.
+    remote_urls = models.JSONField(default=dict, blank=True)
+    urls_fetched_at = models.DateTimeField(null=True, blank=True)
+    content_hash = models.CharField(max_length=64, blank=True)
+    width = models.PositiveIntegerField(null=True, blank=True)
+    height = models.PositiveIntegerField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    error = models.TextField(blank=True)
+    encoded_at = models.DateTimeField(null=True, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    objects = PhotoQuerySet.as_manager()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["album", "source_id"], name="photo_unique_source_id")]
+        indexes = [models.Index(fields=["status"], name="photo_status_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.album} / {self.source_id}"
+
+
+class FaceEncoding(EncodingModel):
+    """One face detected in a photo: its box (original pixels) and 128-d encoding."""
+
+    photo = models.ForeignKey(Photo, on_delete=models.CASCADE, related_name="faces")
+    top = models.PositiveIntegerField()
+    right = models.PositiveIntegerField()
+    bottom = models.PositiveIntegerField()
+    left = models.PositiveIntegerField()
+
+    def __str__(self) -> str:
+        return f"face {self.pk} in photo {self.photo_id}"
+
+
+class Match(models.Model):
+    """A member's reference face within the threshold of a photo face.
+
+    Stored so that the photos page is an indexed lookup, recomputed by
+    `manage.py rematch`.
+    """
+
+    member = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="matches")
+    reference = models.ForeignKey("members.ReferenceFace", on_delete=models.CASCADE, related_name="matches")
+    face = models.ForeignKey(FaceEncoding, on_delete=models.CASCADE, related_name="matches")
+    distance = models.FloatField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["reference", "face"], name="match_unique_reference_face"),
+            models.CheckConstraint(condition=Q(distance__gte=0), name="match_distance_positive"),
+        ]
+        indexes = [models.Index(fields=["member", "face"], name="match_member_face_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.member} ~ face {self.face_id} ({self.distance:.3f})"

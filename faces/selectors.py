@@ -1,0 +1,37 @@
+"""Reads for pages and the API: a member's photos and where to load them."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.urls import reverse
+from django.utils import timezone
+
+from faces.models import Album, Photo, PhotoQuerySet
+from faces.services import photo_urls_refresh, url_is_fresh
+
+
+def member_photos(member: object) -> PhotoQuerySet:
+    """The member's matched photos in visible albums, newest album first."""
+    return Photo.objects.matched_to(member)
+
+
+def with_display_urls(photos: list[Photo]) -> list[tuple[Photo, str | None]]:
+    """Pair each photo with the URL a browser loads it from.
+
+    Website photos use their cached signed URL, refreshed first when it would
+    expire soon; an already expired URL is never handed out (None instead).
+    Folder photos go through the view that checks the member's match.
+    """
+    photo_urls_refresh(photos)
+    now = timezone.now()
+    result: list[tuple[Photo, str | None]] = []
+    for photo in photos:
+        if photo.album.source == Album.Source.FOLDER:
+            url: str | None = reverse("faces:photo_file", args=[photo.pk])
+        elif url_is_fresh(photo, now=now, margin_s=0):
+            variant = settings.THALIA_DISPLAY_VARIANT
+            url = photo.remote_urls.get(variant) or photo.remote_urls.get("full")
+        else:
+            url = None
+        result.append((photo, url))
+    return result

@@ -1,0 +1,36 @@
+"""Where photos come from: the association's website or a local folder.
+
+A source lists albums and their photos as plain data; it never touches the
+database. Errors become SourceError, permanent (a 403/404, a bad file) or
+transient (an outage, a time-out), so the importer knows what to retry.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+
+class SourceError(Exception):
+    def __init__(self, message: str, *, permanent: bool) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+
+
+@dataclass(frozen=True)
+class SourceAlbum:
+    source_id: str
+    title: str
+    date: dt.date | None = None
+    event_id: int | None = None
+
+
+@dataclass(frozen=True)
+class SourcePhoto:
+    """One photo: its id at the source, a stable origin (changes when the file
+    does) and where to read it: a file path, or signed URLs by variant."""
+
+    source_id: str
+    origin: str
+    path: str = ""
+    urls: dict[str, str] = field(default_factory=dict)

@@ -1,0 +1,217 @@
+"""The association website's photos API (concrexit v2): the only HTTP client.
+
+Albums come from /api/v2/photos/albums/ (limit/offset pages), their photos
+from the album detail, dates from the album's event. File URLs are signed and
+expire; they are downloaded without credentials, and only from the site's own
+host or the hosts in `file_hosts` (its CDN).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from faces.sources import SourceAlbum, SourceError, SourcePhoto
+
+logger = logging.getLogger(__name__)
+
+USER_AGENT = "Throwback/1.0 (+face search for association photos)"
+ALBUMS_PATH = "/api/v2/photos/albums/"
+MAX_PAGES = 10_000
+VARIANTS = ("full", "small", "medium", "large")
+
+
+def make_session(retries: int) -> requests.Session:
+    """A session that retries idempotent GETs on 429/5xx with back-off."""
+    session = requests.Session()
+    retry = Retry(
+        total=retries,
+        connect=retries,
+        read=retries,
+        status=retries,
+        backoff_factor=0.5,
+        status_forcelist=(429, 500, 502, 503, 504),
+        allowed_methods=frozenset({"GET"}),
+        respect_retry_after_header=True,
+        raise_on_status=False,
+    )
+    adapter = HTTPAdapter(max_retries=retry)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    session.headers["User-Agent"] = USER_AGENT
+    return session
+
+
+class ConcrexitSource:
+    kind = "concrexit"
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        *,
+        timeout_s: float = 20.0,
+        retries: int = 3,
+        file_hosts: tuple[str, ...] = (),
+    ) -> None:
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise SourceError(f"THALIA_API_URL {base_url!r} is not an http(s) URL", permanent=True)
+        if not token:
+            raise SourceError("THALIA_ACCESS_TOKEN is not set", permanent=True)
+        self.base_url = base_url.rstrip("/")
+        self.token = token
+        self.timeout_s = timeout_s
+        self.retries = retries
+        self.allowed_hosts = (parts.netloc, *file_hosts)
+        self.session = make_session(retries)
+        self.session.headers["Authorization"] = f"Bearer {token}"
+
+    # --- API --------------------------------------------------------------
+    def _get_json(self, url: str) -> Any:
+        self._check_url(url)
+        try:
+            response = self.session.get(url, timeout=self.timeout_s, allow_redirects=False)
+        except requests.RequestException as exc:
+            raise SourceError(f"{url}: {exc.__class__.__name__}", permanent=False) from exc
+        if response.status_code in (403, 404):
+            raise SourceError(f"{url}: HTTP {response.status_code}", permanent=True)
+        if response.status_code != 200:
+            raise SourceError(f"{url}: HTTP {response.status_code}", permanent=False)
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise SourceError(f"{url}: the answer is not JSON", permanent=False) from exc
+
+    def _check_url(self, url: str) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or parts.netloc not in self.allowed_hosts:
+            raise SourceError(f"refusing to fetch {url!r}: not the website's host", permanent=True)
+
+    def albums(self) -> Iterator[SourceAlbum]:
+        """Every album the token's member may see, following `next` links."""
+        url: str | None = f"{self.base_url}{ALBUMS_PATH}?limit=50&offset=0"
+        seen: set[str] = set()
+        while url:
+            if url in seen or len(seen) >= MAX_PAGES:
+                raise SourceError(f"album pages loop at {url}", permanent=True)
+            seen.add(url)
+            page = self._get_json(url)
+            if not isinstance(page, dict) or not isinstance(page.get("results"), list):
+                raise SourceError(f"{url}: not a page of albums", permanent=True)
+            for item in page["results"]:
+                album = self._album_from(item)
+                if album is not None:
+                    yield album
+            next_url = page.get("next")
+            url = urljoin(url, next_url) if isinstance(next_url, str) and next_url else None
+
+    def _album_from(self, item: Any) -> SourceAlbum | None:
+        if not isinstance(item, dict):
+            logger.warning("skipping malformed album entry %r", item)
+            return None
+        slug, title = item.get("slug"), item.get("title")
+        if not isinstance(slug, str) or not slug or not isinstance(title, str):
+            logger.warning("skipping album without slug or title: %r", item)
+            return None
+        if item.get("accessible") is False:
+            logger.info("album %s is not accessible to the importer's token", slug)
+            return None
+        event = item.get("event")
+        event_id = event if isinstance(event, int) and not isinstance(event, bool) else None
+        return SourceAlbum(source_id=slug, title=title[:255], date=None, event_id=event_id)
+
+    def event_date(self, event_id: int) -> dt.date | None:
+        """The start date of an event, or None when the site will not tell."""
+        try:
+            event = self._get_json(f"{self.base_url}/api/v2/events/{int(event_id)}/")
+            return dt.datetime.fromisoformat(event["start"]).date()
+        except (SourceError, KeyError, TypeError, ValueError) as exc:
+            logger.info("no date for event %s: %s", event_id, exc)
+            return None
+
+    def photos(self, album: SourceAlbum) -> list[SourcePhoto]:
+        """All photos of an album with fresh signed URLs (one request)."""
+        detail = self._get_json(f"{self.base_url}{ALBUMS_PATH}{album.source_id}/")
+        items = detail.get("photos") if isinstance(detail, dict) else None
+        if not isinstance(items, list):
+            raise SourceError(f"album {album.source_id}: no photo list", permanent=True)
+        photos = []
+        for item in items:
+            photo = self._photo_from(item)
+            if photo is None:
+                logger.warning("album %s: skipping malformed photo %r", album.source_id, item)
+            else:
+                photos.append(photo)
+        return photos
+
+    def _photo_from(self, item: Any) -> SourcePhoto | None:
+        if not isinstance(item, dict):
+            return None
+        pk, files = item.get("pk"), item.get("file")
+        if not isinstance(pk, int) or isinstance(pk, bool) or not isinstance(files, dict):
+            return None
+        urls = {v: files[v] for v in VARIANTS if isinstance(files.get(v), str)}
+        if "full" not in urls:
+            return None
+        for url in urls.values():
+            try:
+                self._check_url(url)
+            except SourceError:
+                return None
+        return SourcePhoto(source_id=str(pk), origin=urlsplit(urls["full"]).path, urls=urls)
+
+
+def download(
+    url: str, *, allowed_hosts: tuple[str, ...], max_bytes: int, timeout_s: float, retries: int
+) -> bytes:
+    """Fetch a signed file URL (no credentials), streaming with a size cap.
+
+    Redirects are followed only to allowed hosts. A 403/404 (expired or
+    tampered signature, deleted photo) is permanent for this URL.
+    """
+    session = _download_session(retries)
+    for _ in range(5):
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or parts.netloc not in allowed_hosts:
+            raise SourceError(f"refusing to download from {parts.netloc!r}", permanent=True)
+        try:
+            response = session.get(url, timeout=timeout_s, stream=True, allow_redirects=False)
+        except requests.RequestException as exc:
+            raise SourceError(f"download failed: {exc.__class__.__name__}", permanent=False) from exc
+        with response:
+            if response.is_redirect:
+                url = urljoin(url, response.headers.get("Location", ""))
+                continue
+            if response.status_code in (403, 404, 410):
+                raise SourceError(f"download refused: HTTP {response.status_code}", permanent=True)
+            if response.status_code != 200:
+                raise SourceError(f"download failed: HTTP {response.status_code}", permanent=False)
+            chunks, size = [], 0
+            try:
+                for chunk in response.iter_content(chunk_size=64 * 1024):
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise SourceError(f"file is over the {max_bytes:,} byte limit", permanent=True)
+                    chunks.append(chunk)
+            except requests.RequestException as exc:
+                raise SourceError(f"download broke off: {exc.__class__.__name__}", permanent=False) from exc
+            return b"".join(chunks)
+    raise SourceError("too many redirects", permanent=True)
+
+
+_SESSIONS: dict[int, requests.Session] = {}
+
+
+def _download_session(retries: int) -> requests.Session:
+    """One session per process (worker processes each get their own)."""
+    if retries not in _SESSIONS:
+        _SESSIONS[retries] = make_session(retries)
+    return _SESSIONS[retries]

@@ -1,0 +1,27 @@
+"""Forms: consent, selfie upload, and (demo only) sign-up."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib.auth.forms import UserCreationForm
+
+from members.models import Member
+
+
+class ConsentForm(forms.Form):
+    agree = forms.BooleanField(
+        required=True,
+        label="I agree that Throwback stores the face encoding of my selfies and which photos I appear in.",
+    )
+
+
+class ReferenceUploadForm(forms.Form):
+    # A FileField, not ImageField: the service decodes the image once and says
+    # precisely what is wrong with it.
+    image = forms.FileField(label="Your selfie")
+
+
+class SignupForm(UserCreationForm):
+    class Meta(UserCreationForm.Meta):
+        model = Member
+        fields = ("username",)

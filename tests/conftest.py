@@ -1,0 +1,92 @@
+"""Shared fixtures: the real photos, a fake concrexit on 127.0.0.1, members.
+
+A guard refuses every network connection beyond the loopback interface, so
+no test can reach the internet by accident.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import shutil
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.fake_concrexit import FakeConcrexit
+
+REPO = Path(__file__).resolve().parents[1]
+FACES_DIR = Path(os.environ.get("THROWBACK_FACES_DIR", REPO.parent / "shared" / "faces"))
+EXAMPLES = FACES_DIR / "face_recognition_examples"
+
+
+def _is_local(address: object) -> bool:
+    if not isinstance(address, tuple):
+        return True  # AF_UNIX
+    host = address[0]
+    if host in ("localhost",):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _loopback_only() -> Iterator[None]:
+    """Fail any test that connects beyond 127.0.0.1 / ::1."""
+    original = socket.socket.connect
+
+    def guarded(self: socket.socket, address: object) -> object:
+        if not _is_local(address):
+            raise AssertionError(f"test tried to connect to {address!r}: only loopback is allowed")
+        return original(self, address)
+
+    socket.socket.connect = guarded  # type: ignore[method-assign]
+    yield
+    socket.socket.connect = original  # type: ignore[method-assign]
+
+
+@pytest.fixture(scope="session")
+def faces_dir() -> Path:
+    """../shared/faces: the labelled real photos (never copied into the repo)."""
+    if not (FACES_DIR / "README.md").is_file():
+        pytest.fail(f"labelled photos not found at {FACES_DIR}; set THROWBACK_FACES_DIR")
+    return FACES_DIR
+
+
+@pytest.fixture
+def examples(faces_dir: Path) -> Path:
+    """face_recognition's example photos (Obama, Biden, Kit Harington, …)."""
+    return faces_dir / "face_recognition_examples"
+
+
+def make_album_folder(root: Path, albums: dict[str, list[Path]]) -> Path:
+    """A photo folder for `import_albums --folder`: one sub-folder per album,
+    files copied from the shared photos (in tmp, never in the repo)."""
+    for name, files in albums.items():
+        folder = root / name
+        folder.mkdir(parents=True, exist_ok=True)
+        for file in files:
+            shutil.copyfile(file, folder / file.name)
+    return root
+
+
+@pytest.fixture
+def fake_concrexit(settings) -> Iterator[FakeConcrexit]:  # type: ignore[no-untyped-def]
+    """A running fake of the website's photos API, with Throwback pointed at it."""
+    with FakeConcrexit() as fake:
+        settings.THALIA_API_URL = fake.base_url
+        settings.THALIA_ACCESS_TOKEN = fake.token
+        settings.THALIA_RETRIES = 0
+        settings.THALIA_TIMEOUT_SECONDS = 5
+        yield fake
+
+
+@pytest.fixture
+def media_root(settings, tmp_path: Path) -> Path:  # type: ignore[no-untyped-def]
+    """Media storage in this test's own temporary folder."""
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    return Path(settings.MEDIA_ROOT)

@@ -1,0 +1,31 @@
+"""Test settings: the real PostgreSQL server plus an SQLite alias for the
+matching tests, fast hashing, media in a temporary folder."""
+
+import os
+import tempfile
+
+import dj_database_url
+
+os.environ.setdefault("SECRET_KEY", "test-secret-key")
+
+from throwback.settings import *  # noqa: E402, F403
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/throwback")
+    ),
+    # The same generated SQL must also run on the embedded default.
+    "sqlite": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:", "TEST": {"NAME": None}},
+}
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+MEDIA_ROOT = tempfile.mkdtemp(prefix="throwback-test-media-")
+THALIA_API_URL = "http://127.0.0.1:9"
+THALIA_ACCESS_TOKEN = ""
+THROWBACK_IMPORT_WORKERS = 1
+LOGGING = {"version": 1, "disable_existing_loggers": False}

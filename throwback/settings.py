@@ -1,0 +1,172 @@
+"""Throwback settings: every value comes from the environment (see README).
+
+The defaults run the embedded demo: SQLite and media files under ./data.
+Production sets DATABASE_URL, SECRET_KEY, ALLOWED_HOSTS and DEBUG=false.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dj_database_url
+
+from throwback.env import env_bool, env_float, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+DATA_DIR = Path(env_str("THROWBACK_DATA_DIR", str(BASE_DIR / "data")))
+
+DEBUG = env_bool("DEBUG", False)
+SECRET_KEY = env_str("SECRET_KEY", "insecure-demo-key-set-SECRET_KEY-in-production")
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "members",
+    "faces",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "throwback.urls"
+WSGI_APPLICATION = "throwback.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "throwback.context_processors.site",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        env_str("DATABASE_URL", f"sqlite:///{DATA_DIR / 'db.sqlite3'}"),
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0),
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Import workers and web requests write concurrently: wait for the lock
+    # instead of failing with "database is locked".
+    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 30
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+AUTH_USER_MODEL = "members.Member"
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "members:photos"
+LOGOUT_REDIRECT_URL = "login"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-gb"
+TIME_ZONE = env_str("TIME_ZONE", "Europe/Amsterdam")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(DATA_DIR / "static")))
+STATICFILES_DIRS = [BASE_DIR / "static"]
+MEDIA_URL = "media/"
+MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(DATA_DIR / "media")))
+
+# Media storage: local files by default; S3 (or any S3-compatible store)
+# through django-storages when AWS_STORAGE_BUCKET_NAME is set. Media are never
+# served publicly: photos go through a view that checks the member is matched.
+AWS_STORAGE_BUCKET_NAME = env_str("AWS_STORAGE_BUCKET_NAME", "")
+_media_backend: dict[str, object] = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+if AWS_STORAGE_BUCKET_NAME:
+    _media_backend = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": AWS_STORAGE_BUCKET_NAME,
+            "endpoint_url": env_str("AWS_S3_ENDPOINT_URL", "") or None,
+            "region_name": env_str("AWS_S3_REGION_NAME", "") or None,
+            "default_acl": None,
+            "querystring_auth": True,
+            "file_overwrite": False,
+        },
+    }
+STORAGES = {
+    "default": _media_backend,
+    "staticfiles": {
+        "BACKEND": env_str("STATICFILES_STORAGE", "whitenoise.storage.CompressedManifestStaticFilesStorage")
+    },
+}
+
+# Uploads larger than this are refused before they are read into memory.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+
+# Security: production (DEBUG=false) behind a TLS-terminating reverse proxy.
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG and SECURE_SSL_REDIRECT)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0, minimum=0)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+}
+
+# --- Throwback -------------------------------------------------------------
+# Euclidean distance below which two dlib encodings are taken as one person.
+THROWBACK_MATCH_THRESHOLD = env_float("THROWBACK_MATCH_THRESHOLD", 0.49)
+# Photos are downscaled so their longest side is at most this before encoding.
+THROWBACK_ENCODE_MAX_SIDE = env_int("THROWBACK_ENCODE_MAX_SIDE", 500, minimum=64)
+# Selfie uploads: file size and decoded pixel limits, references per member.
+THROWBACK_UPLOAD_MAX_MB = env_int("THROWBACK_UPLOAD_MAX_MB", 10, minimum=1)
+THROWBACK_MAX_IMAGE_PIXELS = env_int("THROWBACK_MAX_IMAGE_PIXELS", 50_000_000, minimum=1)
+THROWBACK_MAX_REFERENCES = env_int("THROWBACK_MAX_REFERENCES", 5, minimum=1)
+# Import: encoding processes (0 = one per CPU core).
+THROWBACK_IMPORT_WORKERS = env_int("THROWBACK_IMPORT_WORKERS", 0, minimum=0)
+# Anyone may create a local account (the demo); off in production.
+THROWBACK_ALLOW_SIGNUP = env_bool("THROWBACK_ALLOW_SIGNUP", False)
+THROWBACK_PHOTOS_PER_PAGE = env_int("THROWBACK_PHOTOS_PER_PAGE", 60, minimum=1)
+
+# The association's website (concrexit) photos API.
+THALIA_API_URL = env_str("THALIA_API_URL", "https://thalia.nu").rstrip("/")
+THALIA_ACCESS_TOKEN = env_str("THALIA_ACCESS_TOKEN", "")
+# Which file variant is downloaded for encoding, and which one members see.
+THALIA_ENCODE_VARIANT = env_str("THALIA_ENCODE_VARIANT", "large")
+THALIA_DISPLAY_VARIANT = env_str("THALIA_DISPLAY_VARIANT", "large")
+# Signed file URLs live 3 hours on the site; treat them as stale sooner and
+# refresh them when a page would show one that goes stale within the margin.
+THALIA_URL_TTL_SECONDS = env_int("THALIA_URL_TTL_SECONDS", 2 * 3600 + 30 * 60, minimum=1)
+THALIA_URL_REFRESH_MARGIN_SECONDS = env_int("THALIA_URL_REFRESH_MARGIN_SECONDS", 15 * 60, minimum=0)
+THALIA_TIMEOUT_SECONDS = env_float("THALIA_TIMEOUT_SECONDS", 20.0)
+THALIA_RETRIES = env_int("THALIA_RETRIES", 3, minimum=0)

@@ -1,0 +1,21 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from faces import api as faces_api
+from members import api as members_api
+
+api_patterns = [
+    path("references/", members_api.references, name="references"),
+    path("references/<int:reference_id>/", members_api.reference_detail, name="reference"),
+    path("photos/", faces_api.photos, name="photos"),
+]
+
+urlpatterns = [
+    path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("admin/", admin.site.urls),
+    path("api/", include((api_patterns, "api"))),
+    path("", include("faces.urls")),
+    path("", include("members.urls")),
+]

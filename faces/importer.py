@@ -1,8 +1,8 @@
 """The import run: list albums at a source, encode pending photos, store them.
 
-Encoding runs in worker processes (one per core by default) that each load
-dlib's models once and receive plain jobs; only this process writes to the
-database. Photos are handed out in chunks so signed URLs can be refreshed
+Encoding runs in worker processes (one per core by default, see
+faces/workers.py) that each load dlib's models once and receive plain jobs;
+only this process writes to the database. Photos are handed out in chunks so signed URLs can be refreshed
 between chunks on long runs.
 """
 
@@ -17,17 +17,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import connections
 
 from faces import engine, services
 from faces.models import Album, Photo
-from faces.sources import SourceAlbum, SourceError, SourcePhoto, folder
-from faces.sources.concrexit import ConcrexitSource, download
+from faces.sources import SourceAlbum, SourceError, SourcePhoto
+from faces.sources.concrexit import ConcrexitSource
 from faces.sources.folder import FolderSource
+from faces.workers import EncodeJob, EncodeResult, encode_job
 
 logger = logging.getLogger(__name__)
 
-MAX_PHOTO_BYTES = 100 * 1024 * 1024
 JOBS_PER_WORKER = 8
 
 
@@ -52,49 +51,6 @@ class ImportSummary:
             f"{self.photos_encoded} encoded, {self.photos_failed} failed; "
             f"{self.faces} faces, {self.matches} matches in {self.seconds:.1f} s"
         )
-
-
-@dataclass(frozen=True)
-class EncodeJob:
-    """Everything a worker needs for one photo, as plain data."""
-
-    photo_id: int
-    source_id: str
-    path: str
-    url: str
-    allowed_hosts: tuple[str, ...]
-    options: engine.EngineOptions
-    timeout_s: float
-    retries: int
-
-
-@dataclass(frozen=True)
-class EncodeResult:
-    photo_id: int
-    source_id: str
-    analysis: engine.Analysis | None
-    error: str = ""
-
-
-def encode_job(job: EncodeJob) -> EncodeResult:
-    """Read or download one photo and encode its faces (runs in a worker)."""
-    try:
-        if job.path:
-            data = folder.read_file(job.path, max_bytes=MAX_PHOTO_BYTES)
-        else:
-            data = download(
-                job.url,
-                allowed_hosts=job.allowed_hosts,
-                max_bytes=MAX_PHOTO_BYTES,
-                timeout_s=job.timeout_s,
-                retries=job.retries,
-            )
-        return EncodeResult(job.photo_id, job.source_id, engine.analyse(data, job.options))
-    except (SourceError, engine.EngineError) as exc:
-        return EncodeResult(job.photo_id, job.source_id, None, str(exc))
-    except Exception as exc:  # a bug or a dlib failure must not end the run
-        logger.exception("photo %s: unexpected error", job.source_id)
-        return EncodeResult(job.photo_id, job.source_id, None, f"unexpected error: {exc.__class__.__name__}")
 
 
 def concrexit_source() -> ConcrexitSource:
@@ -206,8 +162,9 @@ def _encode(
     chunk = workers * JOBS_PER_WORKER
     pool = None
     if workers > 1:
-        connections.close_all()  # forked children must not share the connection
-        pool = multiprocessing.get_context("fork").Pool(workers, initializer=engine.warm_up)
+        # Fresh interpreters rather than forks: a forked child would share this
+        # process's database connection. Each loads dlib's models once.
+        pool = multiprocessing.get_context("spawn").Pool(workers, initializer=engine.warm_up)
     try:
         for start in range(0, len(photo_ids), chunk):
             jobs = _jobs(source, photo_ids[start : start + chunk])

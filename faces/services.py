@@ -48,8 +48,8 @@ class AlbumSync:
 def album_sync(*, source: str, remote: SourceAlbum, photos: list[SourcePhoto]) -> AlbumSync:
     """Create or update an album and its photo rows from a complete listing.
 
-    New photos, photos whose origin changed and photos that failed before
-    become pending; photos gone from the source are deleted with their faces
+    New photos, photos whose origin or content hash changed and photos that
+    failed before become pending; photos gone from the source are deleted with their faces
     and matches. Encoded, unchanged photos are left alone.
     """
     album, _ = Album.objects.get_or_create(
@@ -79,7 +79,10 @@ def album_sync(*, source: str, remote: SourceAlbum, photos: list[SourcePhoto]) -
             continue
         fields = ["remote_urls", "urls_fetched_at"]
         photo.remote_urls, photo.urls_fetched_at = item.urls, now if item.urls else None
-        if photo.origin != item.origin:
+        content_changed = bool(
+            item.content_hash and photo.content_hash and item.content_hash != photo.content_hash
+        )
+        if photo.origin != item.origin or content_changed:
             photo.origin, photo.status = item.origin, Photo.Status.PENDING
             fields += ["origin", "status"]
             result.changed += 1
@@ -133,8 +136,10 @@ def photo_store(*, photo_id: int, analysis: Analysis, path: str = "") -> tuple[i
             )
             for hit in hits
         )
-        if stored_name:
+        if stored_name and photo.file.name != stored_name:
+            old = Photo(pk=photo.pk, file=photo.file.name)
             photo.file.name = stored_name
+            transaction.on_commit(lambda: _delete_photo_file(old))
         photo.content_hash = analysis.sha256
         photo.width, photo.height = analysis.width, analysis.height
         photo.status, photo.error = Photo.Status.DONE, ""

@@ -14,9 +14,10 @@ class MemberFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Member
         django_get_or_create = ("username",)
+        skip_postgeneration_save = True
 
     username = factory.Sequence(lambda n: f"member{n}")
-    password = factory.PostGenerationMethodCall("set_password", "correct horse battery")
+    password = factory.django.Password("correct horse battery")
     consent_given_at = factory.LazyFunction(timezone.now)
 
 

@@ -25,6 +25,7 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 MEDIA_ROOT = tempfile.mkdtemp(prefix="throwback-test-media-")
+STATIC_ROOT = tempfile.mkdtemp(prefix="throwback-test-static-")
 THALIA_API_URL = "http://127.0.0.1:9"
 THALIA_ACCESS_TOKEN = ""
 THROWBACK_IMPORT_WORKERS = 1

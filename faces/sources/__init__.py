@@ -27,10 +27,13 @@ class SourceAlbum:
 
 @dataclass(frozen=True)
 class SourcePhoto:
-    """One photo: its id at the source, a stable origin (changes when the file
-    does) and where to read it: a file path, or signed URLs by variant."""
+    """One photo: its id at the source, its origin (the file's path or URL path,
+    which changes when the website stores a new file), where to read it (a file
+    path, or signed URLs by variant) and, where the source can tell cheaply,
+    the SHA-256 of its content."""
 
     source_id: str
     origin: str
     path: str = ""
     urls: dict[str, str] = field(default_factory=dict)
+    content_hash: str = ""

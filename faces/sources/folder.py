@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,7 +26,10 @@ class FolderSource:
                 yield SourceAlbum(source_id=child.name, title=child.name)
 
     def photos(self, album: SourceAlbum) -> list[SourcePhoto]:
-        """Image files directly in the album folder; source id is 'Album/name'."""
+        """Image files directly in the album folder; source id is 'Album/name'.
+
+        Each file is hashed, so an edited photo is re-encoded on the next run.
+        """
         folder = self.root / album.source_id
         if not folder.is_dir():
             raise SourceError(f"album folder {folder} is gone", permanent=True)
@@ -33,8 +37,23 @@ class FolderSource:
         for path in sorted(folder.iterdir()):
             if path.suffix.lower() in IMAGE_EXTENSIONS and path.is_file():
                 relative = path.relative_to(self.root).as_posix()
-                photos.append(SourcePhoto(source_id=relative, origin=relative, path=str(path)))
+                photos.append(
+                    SourcePhoto(
+                        source_id=relative, origin=relative, path=str(path), content_hash=_sha256(path)
+                    )
+                )
         return photos
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1024 * 1024), b""):
+                digest.update(block)
+    except OSError:
+        return ""  # unreadable now: the encode step records the error
+    return digest.hexdigest()
 
 
 def read_file(path: str, *, max_bytes: int) -> bytes:

@@ -1,0 +1,191 @@
+"""import_albums --folder on real photos: what is stored, idempotence, resume."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import connection
+
+from faces.importer import run_import
+from faces.models import Album, FaceEncoding, Match, Photo
+from faces.sources.folder import FolderSource
+from members.services import reference_add
+from tests.conftest import REPO, make_album_folder
+from tests.factories import MemberFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def photo_root(tmp_path: Path, examples: Path, media_root: Path) -> Path:
+    return make_album_folder(
+        tmp_path / "photos",
+        {
+            "Party": [examples / n for n in ("obama2.jpg", "biden.jpg", "two_people.jpg")],
+            "Gala": [examples / n for n in ("obama3.jpg", "kit_with_rose.jpg", "biden2.jpg")],
+        },
+    )
+
+
+def import_folder(root: Path, **options: object) -> str:
+    out = io.StringIO()
+    call_command("import_albums", folder=str(root), workers=1, no_progress=True, stdout=out, **options)
+    return out.getvalue()
+
+
+def snapshot() -> dict[str, object]:
+    """Everything an import writes, independent of primary keys."""
+    return {
+        "albums": sorted(Album.objects.values_list("source", "source_id", "title", "hidden")),
+        "photos": sorted(
+            Photo.objects.values_list("album__source_id", "source_id", "status", "content_hash", "file")
+        ),
+        "faces": sorted(
+            FaceEncoding.objects.values_list("photo__source_id", "top", "right", "bottom", "left")
+        ),
+        "matches": sorted(Match.objects.values_list("member__username", "face__photo__source_id")),
+    }
+
+
+def test_folder_import_stores_albums_photos_and_faces(photo_root: Path) -> None:
+    output = import_folder(photo_root)
+
+    assert "Imported 2 albums: 6 new" in output
+    assert "6 encoded, 0 failed" in output
+    assert sorted(Album.objects.values_list("title", flat=True)) == ["Gala", "Party"]
+    assert {p.source_id: p.faces.count() for p in Photo.objects.all()} == {
+        "Party/obama2.jpg": 1,
+        "Party/biden.jpg": 1,
+        "Party/two_people.jpg": 2,
+        "Gala/obama3.jpg": 1,
+        "Gala/kit_with_rose.jpg": 2,
+        "Gala/biden2.jpg": 1,
+    }
+    photo = Photo.objects.get(source_id="Party/two_people.jpg")
+    assert (photo.width, photo.height, photo.status) == (1126, 661, Photo.Status.DONE)
+    assert photo.file.name.startswith("photos/") and photo.file.storage.exists(photo.file.name)
+
+
+def test_a_second_run_changes_nothing(photo_root: Path) -> None:
+    import_folder(photo_root)
+    before = snapshot()
+    output = import_folder(photo_root)
+    assert "0 new, 0 changed or retried, 6 unchanged, 0 removed photos; 0 encoded" in output
+    assert snapshot() == before
+
+
+def test_changed_and_removed_files_are_reencoded_and_deleted(photo_root: Path, examples: Path) -> None:
+    import_folder(photo_root)
+    (photo_root / "Party" / "biden.jpg").write_bytes((examples / "obama.jpg").read_bytes())
+    (photo_root / "Gala" / "biden2.jpg").unlink()
+
+    output = import_folder(photo_root)
+
+    assert "0 new, 1 changed or retried, 4 unchanged, 1 removed photos; 1 encoded, 0 failed" in output
+    assert not Photo.objects.filter(source_id="Gala/biden2.jpg").exists()
+    changed = Photo.objects.get(source_id="Party/biden.jpg")
+    assert changed.faces.count() == 1
+    assert changed.content_hash == hashlib.sha256((examples / "obama.jpg").read_bytes()).hexdigest()
+
+
+def test_a_corrupt_file_is_recorded_and_the_rest_imports(photo_root: Path) -> None:
+    (photo_root / "Party" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated nonsense")
+    (photo_root / "Party" / "notes.txt").write_text("not an image extension: ignored")
+
+    output = import_folder(photo_root)
+
+    assert "6 encoded, 1 failed" in output
+    broken = Photo.objects.get(source_id="Party/broken.jpg")
+    assert broken.status == Photo.Status.FAILED
+    assert broken.error.startswith("not a readable image")
+    assert not Photo.objects.filter(source_id__endswith="notes.txt").exists()
+    assert Photo.objects.filter(status=Photo.Status.DONE).count() == 6
+
+
+def test_new_faces_are_matched_against_existing_references(photo_root: Path, examples: Path) -> None:
+    member = MemberFactory(username="barack")
+    reference_add(member=member, data=(examples / "obama.jpg").read_bytes())
+    other = MemberFactory(username="joe")
+    reference_add(member=other, data=(examples / "biden.jpg").read_bytes())
+
+    import_folder(photo_root)
+
+    matched = sorted(Photo.objects.matched_to(member).values_list("source_id", flat=True))
+    assert matched == ["Gala/obama3.jpg", "Party/obama2.jpg", "Party/two_people.jpg"]
+    matched_joe = sorted(Photo.objects.matched_to(other).values_list("source_id", flat=True))
+    assert "Party/biden.jpg" in matched_joe and "Party/obama2.jpg" not in matched_joe
+
+
+def test_one_album_only(photo_root: Path) -> None:
+    import_folder(photo_root, album="Gala")
+    assert list(Album.objects.values_list("title", flat=True)) == ["Gala"]
+    with pytest.raises(CommandError, match="no album 'Nope'"):
+        import_folder(photo_root, album="Nope")
+
+
+def test_a_missing_folder_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(CommandError, match="is not a folder"):
+        import_folder(tmp_path / "absent")
+
+
+@pytest.mark.slow
+def test_two_workers_store_the_same_as_one(photo_root: Path) -> None:
+    run_import(FolderSource(photo_root), workers=1)
+    one = snapshot()
+    Album.objects.all().delete()
+    summary = run_import(FolderSource(photo_root), workers=2)
+    assert summary.photos_encoded == 6
+    assert snapshot() == one
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_killed_import_resumes_to_the_same_database(tmp_path: Path, examples: Path, media_root: Path) -> None:
+    """kill -9 mid-import, run again: the database equals one clean import."""
+    names = sorted(p.name for p in examples.iterdir() if p.suffix in (".jpg", ".jpeg", ".png"))
+    root = make_album_folder(
+        tmp_path / "photos",
+        {"A": [examples / n for n in names[:12]], "B": [examples / n for n in names[12:]]},
+    )
+    settings_dict = connection.settings_dict
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "throwback.settings",
+        "DATABASE_URL": f"postgres://{settings_dict['USER']}@{settings_dict['HOST']}:{settings_dict['PORT']}/{settings_dict['NAME']}",
+        "MEDIA_ROOT": str(media_root),
+        "SECRET_KEY": "test",
+    }
+    command = [
+        sys.executable,
+        str(REPO / "manage.py"),
+        "import_albums",
+        "--folder",
+        str(root),
+        "--workers",
+        "1",
+        "--no-progress",
+    ]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while Photo.objects.filter(status=Photo.Status.DONE).count() < 5 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert Photo.objects.exclude(status=Photo.Status.DONE).exists(), "the import finished before the kill"
+
+    subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    resumed = snapshot()
+
+    Album.objects.all().delete()
+    run_import(FolderSource(root), workers=1)
+    assert resumed == snapshot()
+    assert FaceEncoding.objects.count() == len(resumed["faces"])

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
+import os
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -29,6 +31,24 @@ def check_throwback(app_configs: Any = None, **kwargs: Any) -> list[Error | Warn
                 id="faces.E002",
             )
         )
+    media_root = Path(settings.MEDIA_ROOT)
+    uses_local_media = settings.STORAGES["default"]["BACKEND"].endswith("FileSystemStorage")
+    if uses_local_media and not _writable(media_root):
+        problems.append(
+            Error(
+                f"MEDIA_ROOT {media_root} cannot be created or written",
+                hint="Point MEDIA_ROOT (or THROWBACK_DATA_DIR) at a writable folder.",
+                id="faces.E004",
+            )
+        )
     if settings.THALIA_ENCODE_VARIANT not in ("full", "large", "medium", "small"):
         problems.append(Error("THALIA_ENCODE_VARIANT must be full, large, medium or small", id="faces.E003"))
     return problems
+
+
+def _writable(folder: Path) -> bool:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return False
+    return os.access(folder, os.W_OK)

@@ -1,0 +1,49 @@
+"""Settings from the environment, and the system checks."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.checks import run_checks
+from django.core.exceptions import ImproperlyConfigured
+
+from throwback.env import env_bool, env_float, env_int, env_list
+
+
+def test_env_helpers_parse_and_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("T_BOOL", "yes")
+    monkeypatch.setenv("T_INT", "12")
+    monkeypatch.setenv("T_FLOAT", "0.55")
+    monkeypatch.setenv("T_LIST", "a.example, b.example,")
+    assert env_bool("T_BOOL", False) is True
+    assert env_bool("T_UNSET", True) is True
+    assert env_int("T_INT", 1) == 12
+    assert env_float("T_FLOAT", 0.49) == 0.55
+    assert env_list("T_LIST", []) == ["a.example", "b.example"]
+
+
+@pytest.mark.parametrize(
+    ("helper", "value", "message"),
+    [
+        (lambda: env_bool("T_BAD", False), "maybe", "T_BAD must be true or false"),
+        (lambda: env_int("T_BAD", 1), "ten", "T_BAD must be an integer"),
+        (lambda: env_int("T_BAD", 1, minimum=1), "0", "T_BAD must be at least 1"),
+        (lambda: env_float("T_BAD", 1.0), "0,5", "T_BAD must be a number"),
+    ],
+)
+def test_bad_values_stop_start_up(monkeypatch: pytest.MonkeyPatch, helper, value: str, message: str) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("T_BAD", value)
+    with pytest.raises(ImproperlyConfigured, match=message):
+        helper()
+
+
+def test_checks_pass_with_the_defaults() -> None:
+    assert [m.id for m in run_checks() if m.level >= 40] == []
+
+
+def test_checks_flag_an_impossible_threshold_and_an_unwritable_media_root(settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    settings.THROWBACK_MATCH_THRESHOLD = 3.0
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    settings.MEDIA_ROOT = str(blocker / "media")
+    ids = {m.id for m in run_checks()}
+    assert {"faces.E001", "faces.E004"} <= ids

@@ -41,8 +41,9 @@ def check_throwback(app_configs: Any = None, **kwargs: Any) -> list[Error | Warn
                 id="faces.E004",
             )
         )
-    if settings.THALIA_ENCODE_VARIANT not in ("full", "large", "medium", "small"):
-        problems.append(Error("THALIA_ENCODE_VARIANT must be full, large, medium or small", id="faces.E003"))
+    for name in ("THALIA_ENCODE_VARIANT", "THALIA_DISPLAY_VARIANT"):
+        if getattr(settings, name) not in ("full", "large", "medium", "small"):
+            problems.append(Error(f"{name} must be full, large, medium or small", id="faces.E003"))
     return problems
 
 

@@ -59,6 +59,7 @@ def concrexit_source() -> ConcrexitSource:
         settings.THALIA_ACCESS_TOKEN,
         timeout_s=settings.THALIA_TIMEOUT_SECONDS,
         retries=settings.THALIA_RETRIES,
+        file_hosts=tuple(settings.THALIA_FILE_HOSTS),
     )
 
 
@@ -84,12 +85,10 @@ def run_import(
     summary = ImportSummary()
     album_pks = _sync_albums(source, album_id=album_id, since=since, summary=summary)
 
-    pending = Photo.objects.filter(album__source=source.kind, status=Photo.Status.PENDING).order_by(
-        "album_id", "id"
-    )
-    if album_id is not None:
-        pending = pending.filter(album_id__in=album_pks)
-    photo_ids = list(pending.values_list("id", flat=True))
+    # Only albums listed by this run: pending photos of another folder, or of
+    # albums left out by --album/--since, wait for a run that lists them.
+    pending = Photo.objects.filter(album_id__in=album_pks, status=Photo.Status.PENDING)
+    photo_ids = list(pending.order_by("album_id", "id").values_list("id", flat=True))
     _encode(source, photo_ids, workers=workers, summary=summary, progress=progress)
     summary.seconds = time.monotonic() - started
     return summary
@@ -128,9 +127,9 @@ def _sync_albums(
         summary.photos_unchanged += result.unchanged
         summary.photos_removed += result.removed
     if album_id is None and since is None:
-        # Albums no longer listed at the source are hidden, not deleted.
+        # Albums no longer listed at the source are kept but not shown.
         listed_ids = {remote.source_id for remote in listed}
-        Album.objects.filter(source=source.kind).exclude(source_id__in=listed_ids).update(hidden=True)
+        Album.objects.filter(source=source.kind).exclude(source_id__in=listed_ids).update(missing=True)
     return synced
 
 

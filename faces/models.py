@@ -18,7 +18,10 @@ class Album(models.Model):
     source_id = models.CharField(max_length=255, help_text="Slug on the website, or folder name.")
     title = models.CharField(max_length=255)
     date = models.DateField(null=True, blank=True)
+    # Hidden by an admin; imports never change it.
     hidden = models.BooleanField(default=False)
+    # No longer listed at the source (deleted, hidden or inaccessible there).
+    missing = models.BooleanField(default=False)
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -33,7 +36,7 @@ class PhotoQuerySet(models.QuerySet["Photo"]):
     def matched_to(self, member: settings.AUTH_USER_MODEL) -> PhotoQuerySet:  # type: ignore[name-defined]
         """Photos the member appears in, in visible albums, newest album first."""
         return (
-            self.filter(album__hidden=False, faces__matches__member=member)
+            self.filter(album__hidden=False, album__missing=False, faces__matches__member=member)
             .distinct()
             .select_related("album")
             .order_by(F("album__date").desc(nulls_last=True), "-album__created", "album_id", "id")

@@ -56,7 +56,7 @@ def album_sync(*, source: str, remote: SourceAlbum, photos: list[SourcePhoto]) -
         source=source, source_id=remote.source_id, defaults={"title": remote.title}
     )
     album.title = remote.title
-    album.hidden = False
+    album.missing = False
     if remote.date is not None:
         album.date = remote.date
     album.full_clean()
@@ -216,8 +216,8 @@ def photo_urls_refresh(photos: list[Photo]) -> None:
     """Re-fetch signed URLs for website photos about to expire.
 
     One album request refreshes all of that album's photos. When the site
-    cannot be reached, the cached URLs are kept; `display_url` then hides
-    the ones already expired.
+    cannot be reached, the cached URLs are kept; `selectors.with_display_urls`
+    then hides the ones already expired.
     """
     from faces.importer import concrexit_source
 

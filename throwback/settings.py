@@ -120,7 +120,8 @@ STORAGES = {
     },
 }
 
-# Uploads larger than this are refused before they are read into memory.
+# Request bodies above these sizes go to a temporary file instead of memory
+# (the selfie size limit itself is THROWBACK_UPLOAD_MAX_MB).
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 
@@ -170,3 +171,5 @@ THALIA_URL_TTL_SECONDS = env_int("THALIA_URL_TTL_SECONDS", 2 * 3600 + 30 * 60, m
 THALIA_URL_REFRESH_MARGIN_SECONDS = env_int("THALIA_URL_REFRESH_MARGIN_SECONDS", 15 * 60, minimum=0)
 THALIA_TIMEOUT_SECONDS = env_float("THALIA_TIMEOUT_SECONDS", 20.0)
 THALIA_RETRIES = env_int("THALIA_RETRIES", 3, minimum=0)
+# Hosts besides THALIA_API_URL's that may serve photo files (the site's CDN).
+THALIA_FILE_HOSTS = env_list("THALIA_FILE_HOSTS", [])

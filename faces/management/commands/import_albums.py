@@ -31,7 +31,7 @@ class Command(BaseCommand):
         parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        workers = options["workers"] or default_workers()
+        workers = default_workers() if options["workers"] is None else options["workers"]
         if workers < 1:
             raise CommandError("--workers must be at least 1")
         try:

@@ -31,7 +31,7 @@ at the settings' default threshold with `faces.services.matches_rebuild` (what
 `manage.py rematch` does) and `Photo.objects.matched_to` is compared with the
 cut at that threshold.
 
-Run from the repository root (about 2-4 minutes on 2 cores):
+Run from the repository root (under a minute on 2 cores):
 
     .venv/bin/python bench/dev_recall.py
     .venv/bin/python bench/dev_recall.py --thresholds 0.45,0.49,0.55,0.6 --workers 2

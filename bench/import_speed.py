@@ -19,7 +19,7 @@ five_celebrity_faces and lfw_dev/images, one album per dataset folder, built as
 symlinks under /tmp (FolderSource takes only the files directly inside each
 album folder, so nested files are linked flat). The photos are never copied.
 
-Run from the repository root:
+Run from the repository root (about 1.5 minutes on 2 cores with the defaults):
 
     .venv/bin/python bench/import_speed.py                  # workers 1 and 2
     .venv/bin/python bench/import_speed.py --workers 1 2 4

@@ -41,6 +41,14 @@ def check_throwback(app_configs: Any = None, **kwargs: Any) -> list[Error | Warn
                 id="faces.E004",
             )
         )
+    if settings.THALIA_URL_REFRESH_MARGIN_SECONDS >= settings.THALIA_URL_TTL_SECONDS:
+        problems.append(
+            Warning(
+                "THALIA_URL_REFRESH_MARGIN_SECONDS is not below THALIA_URL_TTL_SECONDS: "
+                "every page view would refresh the website's photo URLs",
+                id="faces.W001",
+            )
+        )
     for name in ("THALIA_ENCODE_VARIANT", "THALIA_DISPLAY_VARIANT"):
         if getattr(settings, name) not in ("full", "large", "medium", "small"):
             problems.append(Error(f"{name} must be full, large, medium or small", id="faces.E003"))

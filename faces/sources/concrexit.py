@@ -103,7 +103,16 @@ class ConcrexitSource:
             if url in seen or len(seen) >= MAX_PAGES:
                 raise SourceError(f"album pages loop at {url}", permanent=True)
             seen.add(url)
-            page = self._get_json(url)
+            try:
+                page = self._get_json(url)
+            except SourceError as exc:
+                if len(seen) == 1 and "HTTP 403" in str(exc):
+                    raise SourceError(
+                        f"{exc} (the website refused THALIA_ACCESS_TOKEN: is it a member's token "
+                        "with scope photos:read, and unexpired?)",
+                        permanent=True,
+                    ) from exc
+                raise
             if not isinstance(page, dict) or not isinstance(page.get("results"), list):
                 raise SourceError(f"{url}: not a page of albums", permanent=True)
             for item in page["results"]:

@@ -39,7 +39,7 @@ run: install
 	@if [ -n "$(PHOTOS)" ]; then $(BIN)/python manage.py import_albums --folder "$(PHOTOS)"; fi
 	@echo "Throwback on http://127.0.0.1:$(PORT)/ (create an account there, or: $(BIN)/python manage.py createsuperuser)"
 	THROWBACK_ALLOW_SIGNUP=$${THROWBACK_ALLOW_SIGNUP:-true} $(BIN)/gunicorn throwback.wsgi \
-	  --bind 127.0.0.1:$(PORT) --workers 2 --timeout 120 --access-logfile -
+	  --bind 127.0.0.1:$(PORT) --workers 2 --timeout 120 --no-control-socket --access-logfile -
 
 test: install-dev browser
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} $(BIN)/python -m pytest

@@ -50,7 +50,8 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from common import REPO, out, setup_django, table  # noqa: E402 - bench/ is on sys.path
+
 FACES_DIR = Path(os.environ.get("THROWBACK_FACES_DIR", REPO.parent / "shared" / "faces"))
 DATASETS = ["bbt_faces", "face_recognition_examples", "five_celebrity_faces", "lfw_dev"]
 UNSCORED_GROUPS = "bbt_faces"  # group stills of enrolled characters, faces not labelled
@@ -69,39 +70,6 @@ class Image:
     @property
     def scored(self) -> bool:
         return not (self.dataset == UNSCORED_GROUPS and self.kind == "group")
-
-
-def out(line: str = "") -> None:
-    sys.stdout.write(line + "\n")
-    sys.stdout.flush()
-
-
-def table(headers: list[str], rows: list[list[object]]) -> None:
-    cells = [headers, *[[str(cell) for cell in row] for row in rows]]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    for n, row in enumerate(cells):
-        padded = [
-            c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))
-        ]
-        out("  ".join(padded))
-        if n == 0:
-            out("  ".join("-" * w for w in widths))
-
-
-def setup_django(work: Path) -> None:
-    """A throwaway database and media folder in `work`, then migrate."""
-    os.environ["DJANGO_SETTINGS_MODULE"] = "throwback.settings"
-    os.environ["DATABASE_URL"] = f"sqlite:///{work / 'db.sqlite3'}"
-    os.environ["MEDIA_ROOT"] = str(work / "media")
-    os.environ["THROWBACK_DATA_DIR"] = str(work / "data")
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    if str(REPO) not in sys.path:
-        sys.path.insert(0, str(REPO))
-    import django
-    from django.core.management import call_command
-
-    django.setup()
-    call_command("migrate", verbosity=0)
 
 
 def load_images(root: Path) -> list[Image]:

@@ -38,7 +38,8 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from common import REPO, out, setup_django, table  # noqa: E402 - bench/ is on sys.path
+
 FACES_DIR = Path(os.environ.get("THROWBACK_FACES_DIR", REPO.parent / "shared" / "faces"))
 # (album name, folder under ../shared/faces whose images, at any depth, form the album)
 DEFAULT_ALBUMS = [
@@ -47,39 +48,6 @@ DEFAULT_ALBUMS = [
     ("lfw_dev", "lfw_dev/images"),
 ]
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
-
-
-def out(line: str = "") -> None:
-    sys.stdout.write(line + "\n")
-    sys.stdout.flush()
-
-
-def table(headers: list[str], rows: list[list[object]]) -> None:
-    cells = [headers, *[[str(cell) for cell in row] for row in rows]]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    for n, row in enumerate(cells):
-        padded = [
-            c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))
-        ]
-        out("  ".join(padded))
-        if n == 0:
-            out("  ".join("-" * w for w in widths))
-
-
-def setup_django(work: Path) -> None:
-    """A throwaway database and media folder in `work`, then migrate."""
-    os.environ["DJANGO_SETTINGS_MODULE"] = "throwback.settings"
-    os.environ["DATABASE_URL"] = f"sqlite:///{work / 'db-0.sqlite3'}"
-    os.environ["MEDIA_ROOT"] = str(work / "media")
-    os.environ["THROWBACK_DATA_DIR"] = str(work / "data")
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    if str(REPO) not in sys.path:
-        sys.path.insert(0, str(REPO))
-    import django
-    from django.core.management import call_command
-
-    django.setup()
-    call_command("migrate", verbosity=0)
 
 
 def fresh_database(work: Path, run: int) -> None:
@@ -136,7 +104,7 @@ def main() -> int:
 
     work = Path(tempfile.mkdtemp(prefix="throwback-bench-import-"))
     try:
-        setup_django(work)
+        setup_django(work, database="db-0.sqlite3")
         from faces import engine, services
         from faces.importer import run_import
         from faces.sources.folder import FolderSource

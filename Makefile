@@ -41,12 +41,14 @@ run: install
 	THROWBACK_ALLOW_SIGNUP=$${THROWBACK_ALLOW_SIGNUP:-true} $(BIN)/gunicorn throwback.wsgi \
 	  --bind 127.0.0.1:$(PORT) --workers 2 --timeout 120 --no-control-socket --access-logfile -
 
-test: install-dev browser
+# Lint and type checks first (they take seconds), then every test.
+test: lint browser
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} $(BIN)/python -m pytest
 
 lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy faces members throwback
 
 format: install-dev
 	$(BIN)/ruff format .

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core.paginator import Paginator
-from django.http import HttpRequest, JsonResponse
+from django.http import JsonResponse
 from django.views.decorators.http import require_GET
 
 from faces.selectors import member_photos, with_display_urls
 from members.api import api_login_required
+from members.http import MemberRequest
 
 
 @require_GET
 @api_login_required
-def photos(request: HttpRequest) -> JsonResponse:
+def photos(request: MemberRequest) -> JsonResponse:
     paginator = Paginator(member_photos(request.user), settings.THROWBACK_PHOTOS_PER_PAGE)
     page = paginator.get_page(request.GET.get("page"))
 

@@ -32,7 +32,8 @@ def check_throwback(app_configs: Any = None, **kwargs: Any) -> list[Error | Warn
             )
         )
     media_root = Path(settings.MEDIA_ROOT)
-    uses_local_media = settings.STORAGES["default"]["BACKEND"].endswith("FileSystemStorage")
+    backend: str = settings.STORAGES["default"]["BACKEND"]
+    uses_local_media = backend.endswith("FileSystemStorage")
     if uses_local_media and not _writable(media_root):
         problems.append(
             Error(

@@ -12,6 +12,7 @@ import hashlib
 import io
 import warnings
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
@@ -78,7 +79,7 @@ def load_image(data: bytes, *, max_pixels: int) -> Image.Image:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
+            image: Image.Image = Image.open(io.BytesIO(data))
             width, height = image.size
             if width * height > max_pixels:
                 raise ImageTooLarge(
@@ -168,7 +169,7 @@ def detect_and_encode(pixels: np.ndarray, options: EngineOptions) -> list[Detect
     ]
 
 
-def _face_recognition():  # type: ignore[no-untyped-def]
+def _face_recognition() -> Any:
     """face_recognition, imported on first use: importing it loads dlib's models."""
     with warnings.catch_warnings():
         # face_recognition_models still uses pkg_resources (hence setuptools<81).

@@ -59,7 +59,8 @@ def vector_params(vector: Sequence[float] | np.ndarray) -> list[float]:
 def _table(model_label: str) -> str:
     from django.apps import apps
 
-    return apps.get_model(model_label)._meta.db_table
+    table: str = apps.get_model(model_label)._meta.db_table
+    return table
 
 
 def faces_near(
@@ -83,7 +84,7 @@ def faces_near(
             return []
         restrict = f"f.id IN ({', '.join(['%s'] * len(ids))}) AND "
     # Parameters in text order: SELECT's distance, the id filter, WHERE's distance.
-    params: list[object] = [*vector_values, *ids, *vector_values, threshold * threshold]
+    params: list[float | int] = [*vector_values, *ids, *vector_values, threshold * threshold]
     # Only column names and placeholders are formatted in; values are bound.
     sql = (
         f"SELECT f.id, {distance} AS d FROM {_table('faces.FaceEncoding')} f "  # noqa: S608

@@ -10,9 +10,11 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import mimetypes
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
@@ -175,7 +177,7 @@ def photo_content_type(photo: Photo) -> str:
 
 
 # --- matching ---------------------------------------------------------------
-def reference_match(*, reference_id: int, vector: object) -> int:
+def reference_match(*, reference_id: int, vector: Sequence[float] | np.ndarray) -> int:
     """Store matches of one reference against every photo face (one query)."""
     from members.models import ReferenceFace
 

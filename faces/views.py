@@ -8,18 +8,20 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.files.storage import default_storage
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from faces.models import Photo
 from faces.selectors import member_photos, with_display_urls
 from faces.services import photo_content_type
+from members.http import MemberRequest
 
 
 @require_GET
 @login_required
-def photos(request: HttpRequest) -> HttpResponse:
+def photos(request: MemberRequest) -> HttpResponse:
     page = Paginator(member_photos(request.user), settings.THROWBACK_PHOTOS_PER_PAGE).get_page(
         request.GET.get("page")
     )
@@ -36,7 +38,7 @@ def photos(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _get_photo_for_member(request: HttpRequest, photo_id: int) -> Photo:
+def _get_photo_for_member(request: MemberRequest, photo_id: int) -> Photo:
     """A photo the member is matched in, or 404 (never reveal that it exists)."""
     photo = member_photos(request.user).filter(pk=photo_id).first()
     if photo is None or not photo.file:
@@ -46,7 +48,7 @@ def _get_photo_for_member(request: HttpRequest, photo_id: int) -> Photo:
 
 @require_GET
 @login_required
-def photo_file(request: HttpRequest, photo_id: int) -> HttpResponse:
+def photo_file(request: MemberRequest, photo_id: int) -> HttpResponseBase:
     photo = _get_photo_for_member(request, photo_id)
     try:
         handle = default_storage.open(photo.file.name, "rb")

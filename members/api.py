@@ -13,6 +13,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_http_methods
 
 from members import services
+from members.http import MemberRequest
 from members.models import ReferenceFace
 from members.uploads import read_upload
 
@@ -35,7 +36,7 @@ def _reference_json(reference: ReferenceFace) -> dict[str, object]:
 
 @require_http_methods(["GET", "POST"])
 @api_login_required
-def references(request: HttpRequest) -> JsonResponse:
+def references(request: MemberRequest) -> JsonResponse:
     if request.method == "GET":
         return JsonResponse(
             [_reference_json(r) for r in request.user.references.order_by("created", "id")],
@@ -53,7 +54,7 @@ def references(request: HttpRequest) -> JsonResponse:
 
 @require_http_methods(["DELETE"])
 @api_login_required
-def reference_detail(request: HttpRequest, reference_id: int) -> HttpResponse:
+def reference_detail(request: MemberRequest, reference_id: int) -> HttpResponse:
     if not services.reference_delete(member=request.user, reference_id=reference_id):
         return JsonResponse({"error": "No such reference.", "code": "not_found"}, status=404)
     return HttpResponse(status=204)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django import forms
-from django.contrib.auth.forms import UserCreationForm
+from django.contrib.auth.forms import UserCreationForm, UsernameField
 
 from members.models import Member
 
@@ -21,7 +21,8 @@ class ReferenceUploadForm(forms.Form):
     image = forms.FileField(label="Your selfie")
 
 
-class SignupForm(UserCreationForm):
-    class Meta(UserCreationForm.Meta):
+class SignupForm(UserCreationForm[Member]):
+    class Meta:
         model = Member
         fields = ("username",)
+        field_classes = {"username": UsernameField}

@@ -22,6 +22,7 @@ def read_upload(request: HttpRequest, field: str) -> bytes:
     upload = request.FILES.get(field)
     if upload is None:
         raise NotAnImage("Choose a photo to upload.")
-    if upload.size > limit:
+    if (upload.size or 0) > limit:
         raise UploadTooLarge(f"This file is too large; the limit is {settings.THROWBACK_UPLOAD_MAX_MB} MB.")
-    return upload.read()
+    data: bytes = upload.read()
+    return data

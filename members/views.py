@@ -12,12 +12,13 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from members import services
 from members.forms import ConsentForm, ReferenceUploadForm, SignupForm
+from members.http import MemberRequest
 from members.uploads import read_upload
 
 
 @require_http_methods(["GET", "POST"])
 @login_required
-def consent(request: HttpRequest) -> HttpResponse:
+def consent(request: MemberRequest) -> HttpResponse:
     form = ConsentForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         services.consent_give(member=request.user)
@@ -27,7 +28,7 @@ def consent(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @login_required
-def references(request: HttpRequest) -> HttpResponse:
+def references(request: MemberRequest) -> HttpResponse:
     if not request.user.has_consented:
         return redirect("members:consent")
     form = ReferenceUploadForm(request.POST or None, request.FILES or None)
@@ -52,7 +53,7 @@ def references(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @login_required
-def reference_delete(request: HttpRequest, reference_id: int) -> HttpResponse:
+def reference_delete(request: MemberRequest, reference_id: int) -> HttpResponse:
     if not services.reference_delete(member=request.user, reference_id=reference_id):
         raise Http404("No such reference")
     messages.success(request, "Selfie deleted, with its matches.")

@@ -7,10 +7,15 @@ Production sets DATABASE_URL, SECRET_KEY, ALLOWED_HOSTS and DEBUG=false.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
+import django_stubs_ext
 
 from throwback.env import env_bool, env_float, env_int, env_list, env_str
+
+# Lets classes like ModelAdmin[Album] be subscripted at run time, as the type hints need.
+django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env_str("THROWBACK_DATA_DIR", str(BASE_DIR / "data")))
@@ -100,7 +105,7 @@ MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(DATA_DIR / "media")))
 # through django-storages when AWS_STORAGE_BUCKET_NAME is set. Media are never
 # served publicly: photos go through a view that checks the member is matched.
 AWS_STORAGE_BUCKET_NAME = env_str("AWS_STORAGE_BUCKET_NAME", "")
-_media_backend: dict[str, object] = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+_media_backend: dict[str, Any] = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
 if AWS_STORAGE_BUCKET_NAME:
     _media_backend = {
         "BACKEND": "storages.backends.s3.S3Storage",

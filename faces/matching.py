@@ -116,3 +116,22 @@ def references_near_faces(face_ids: Sequence[int], *, threshold: float, using: s
             Hit(face_id=f, reference_id=r, member_id=m, distance=float(np.sqrt(max(d, 0.0))))
             for f, r, m, d in cursor.fetchall()
         ]
+
+
+# An arbitrary constant naming Throwback's matching lock in PostgreSQL.
+MATCH_LOCK_KEY = 0x7468726F  # "thro"
+
+
+def match_lock(using: str = "default") -> None:
+    """Serialise match writers until the current transaction ends.
+
+    A photo's new faces are matched against the references committed so far,
+    and a new reference against the faces committed so far; without a lock, a
+    reference and a photo committed at the same moment could each miss the
+    other. PostgreSQL takes a transaction-level advisory lock; SQLite already
+    lets one writer at a time. Call inside transaction.atomic().
+    """
+    connection = connections[using]
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [MATCH_LOCK_KEY])

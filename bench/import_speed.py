@@ -115,7 +115,7 @@ def main() -> int:
             root = work / "albums"
             build_albums(root, args.limit)
         source = FolderSource(root)
-        listing = [(album, source.photos(album)) for album in source.albums()]
+        listing = [(album, source.photos(album).photos) for album in source.albums()]
         paths = [photo.path for _, photos in listing for photo in photos]
 
         out("Import speed: faces.importer.run_import(FolderSource) vs raw faces.engine.analyse(bytes)")

@@ -14,13 +14,17 @@ import multiprocessing
 import os
 import time
 from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import DatabaseError
 
 from faces import engine, services
 from faces.models import Album, Photo
-from faces.sources import SourceAlbum, SourceError, SourcePhoto
+from faces.sources import SourceAlbum, SourceError
 from faces.sources.concrexit import ConcrexitSource
 from faces.sources.folder import FolderSource
 from faces.workers import EncodeJob, EncodeResult, encode_job
@@ -51,16 +55,6 @@ class ImportSummary:
             f"{self.photos_encoded} encoded, {self.photos_failed} failed; "
             f"{self.faces} faces, {self.matches} matches in {self.seconds:.1f} s"
         )
-
-
-def concrexit_source() -> ConcrexitSource:
-    return ConcrexitSource(
-        settings.THALIA_API_URL,
-        settings.THALIA_ACCESS_TOKEN,
-        timeout_s=settings.THALIA_TIMEOUT_SECONDS,
-        retries=settings.THALIA_RETRIES,
-        file_hosts=tuple(settings.THALIA_FILE_HOSTS),
-    )
 
 
 def default_workers() -> int:
@@ -115,11 +109,16 @@ def _sync_albums(
         if since is not None and remote.date is not None and remote.date < since:
             continue
         try:
-            photos: list[SourcePhoto] = source.photos(remote)
-        except SourceError as exc:
-            summary.errors.append(f"album {remote.source_id}: {exc}")
+            listing = source.photos(remote)
+            result = services.album_sync(
+                source=source.kind, location=location_of(source), remote=remote, listing=listing
+            )
+        except (SourceError, DatabaseError, ValidationError) as exc:
+            summary.errors.append(f"album {printable(remote.source_id)}: {exc}")
             continue
-        result = services.album_sync(source=source.kind, remote=remote, photos=photos)
+        summary.errors.extend(
+            f"photo {printable(key)}: skipped, {reason}" for key, reason in listing.skipped.items()
+        )
         synced.append(result.album.pk)
         summary.albums += 1
         summary.photos_new += result.new
@@ -127,10 +126,22 @@ def _sync_albums(
         summary.photos_unchanged += result.unchanged
         summary.photos_removed += result.removed
     if album_id is None and since is None:
-        # Albums no longer listed at the source are kept but not shown.
-        listed_ids = {remote.source_id for remote in listed}
-        Album.objects.filter(source=source.kind).exclude(source_id__in=listed_ids).update(missing=True)
+        # Albums this location no longer lists are kept but not shown; albums
+        # imported from another folder are not this run's business.
+        listed_ids = {printable(remote.source_id) for remote in listed}
+        Album.objects.filter(source=source.kind, location=location_of(source)).exclude(
+            source_id__in=listed_ids
+        ).update(missing=True)
     return synced
+
+
+def location_of(source: ConcrexitSource | FolderSource) -> str:
+    return str(source.root) if isinstance(source, FolderSource) else source.base_url
+
+
+def printable(text: str) -> str:
+    """Text safe to store and print: undecodable bytes from file names replaced."""
+    return text.encode("utf-8", "replace").decode("utf-8")
 
 
 def _with_date(source: ConcrexitSource | FolderSource, remote: SourceAlbum) -> SourceAlbum:
@@ -154,30 +165,87 @@ def _encode(
     summary: ImportSummary,
     progress: Callable[[int, int], None] | None,
 ) -> None:
+    """Encode photos in chunks, storing each result as it arrives.
+
+    Jobs are built one chunk ahead of the workers (so signed URLs are fresh
+    when used) and the workers are never idle between chunks.
+    """
     if not photo_ids:
         return
-    done = 0
-    workers = max(1, min(workers, len(photo_ids)))
+    total, done = len(photo_ids), 0
+    workers = max(1, min(workers, total))
     chunk = workers * JOBS_PER_WORKER
-    pool = None
-    if workers > 1:
-        # Fresh interpreters rather than forks: a forked child would share this
-        # process's database connection. Each loads dlib's models once.
-        pool = multiprocessing.get_context("spawn").Pool(workers, initializer=engine.warm_up)
+    chunks = [photo_ids[i : i + chunk] for i in range(0, total, chunk)]
+
+    def store(result: EncodeResult, job: EncodeJob) -> None:
+        nonlocal done
+        _store(result, path=job.path, summary=summary)
+        done += 1
+        if progress is not None:
+            progress(done, total)
+
+    if workers == 1:
+        for ids in chunks:
+            for job in _jobs(source, ids):
+                store(encode_job(job), job)
+        return
+
+    pool = _Pool(workers)
+    in_flight: dict[Future[EncodeResult], EncodeJob] = {}
     try:
-        for start in range(0, len(photo_ids), chunk):
-            jobs = _jobs(source, photo_ids[start : start + chunk])
-            paths = {job.photo_id: job.path for job in jobs}
-            results = pool.imap_unordered(encode_job, jobs) if pool else map(encode_job, jobs)
-            for result in results:
-                _store(result, path=paths[result.photo_id], summary=summary)
-                done += 1
-                if progress is not None:
-                    progress(done, len(photo_ids))
+        for index, ids in enumerate(chunks):
+            for job in _jobs(source, ids):
+                in_flight[pool.submit(job)] = job
+            keep = chunk if index + 1 < len(chunks) else 0
+            while len(in_flight) > keep:
+                finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    job = in_flight.pop(future)
+                    store(pool.result(future, job), job)
     finally:
-        if pool is not None:
-            pool.terminate()
-            pool.join()
+        pool.shutdown()
+
+
+class _Pool:
+    """Worker processes that survive a worker's death.
+
+    Fresh interpreters (spawn), not forks: a forked child would share this
+    process's database connection. Each loads dlib's models once. When a
+    worker dies (out of memory, a crash in dlib), the jobs in flight are
+    recorded as failed, to be retried on the next run, and new workers start.
+    """
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self.executor = self._start()
+
+    def _start(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            self.workers, mp_context=multiprocessing.get_context("spawn"), initializer=engine.warm_up
+        )
+
+    def submit(self, job: EncodeJob) -> Future[EncodeResult]:
+        try:
+            return self.executor.submit(encode_job, job)
+        except BrokenProcessPool:
+            self.executor.shutdown(wait=False, cancel_futures=True)
+            self.executor = self._start()
+            return self.executor.submit(encode_job, job)
+
+    def result(self, future: Future[EncodeResult], job: EncodeJob) -> EncodeResult:
+        try:
+            return future.result()
+        except BrokenProcessPool:
+            logger.error("an encoding worker died while photo %s was in flight", job.source_id)
+            return EncodeResult(
+                job.photo_id,
+                job.source_id,
+                None,
+                "the encoding worker stopped (out of memory?); retried on the next run",
+            )
+
+    def shutdown(self) -> None:
+        self.executor.shutdown(wait=True, cancel_futures=True)
 
 
 def _jobs(source: ConcrexitSource | FolderSource, photo_ids: list[int]) -> list[EncodeJob]:
@@ -198,7 +266,7 @@ def _jobs(source: ConcrexitSource | FolderSource, photo_ids: list[int]) -> list[
                 source_id=photo.source_id,
                 path=path,
                 url=url,
-                allowed_hosts=source.allowed_hosts if isinstance(source, ConcrexitSource) else (),
+                allowed_origins=source.file_origins if isinstance(source, ConcrexitSource) else (),
                 options=options,
                 timeout_s=settings.THALIA_TIMEOUT_SECONDS,
                 retries=settings.THALIA_RETRIES,
@@ -217,6 +285,13 @@ def _store(result: EncodeResult, *, path: str, summary: ImportSummary) -> None:
         faces, matches = services.photo_store(photo_id=result.photo_id, analysis=result.analysis, path=path)
     except Photo.DoesNotExist:
         return  # deleted meanwhile (album re-synced by another run)
+    except (DatabaseError, OSError) as exc:
+        # Storage or database trouble with this photo: record it, go on.
+        logger.exception("photo %s could not be stored", result.source_id)
+        services.photo_fail(photo_id=result.photo_id, error=f"could not be stored: {exc}")
+        summary.photos_failed += 1
+        summary.errors.append(f"photo {result.source_id}: could not be stored: {exc}")
+        return
     summary.photos_encoded += 1
     summary.faces += faces
     summary.matches += matches

@@ -22,6 +22,8 @@ class Album(models.Model):
     hidden = models.BooleanField(default=False)
     # No longer listed at the source (deleted, hidden or inaccessible there).
     missing = models.BooleanField(default=False)
+    # Where it was last listed: the imported folder, or the website's address.
+    location = models.CharField(max_length=1000, blank=True)
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:

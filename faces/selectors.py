@@ -22,7 +22,7 @@ def with_display_urls(photos: list[Photo]) -> list[tuple[Photo, str | None]]:
     expire soon; an already expired URL is never handed out (None instead).
     Folder photos go through the view that checks the member's match.
     """
-    photo_urls_refresh(photos)
+    photo_urls_refresh(photos, for_page=True)
     now = timezone.now()
     result: list[tuple[Photo, str | None]] = []
     for photo in photos:

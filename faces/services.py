@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 from django.conf import settings
+from django.core.cache import cache
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import transaction
@@ -24,7 +25,8 @@ from django.utils import timezone
 from faces import matching
 from faces.engine import Analysis, EngineOptions
 from faces.models import Album, FaceEncoding, Match, Photo
-from faces.sources import SourceAlbum, SourceError, SourcePhoto
+from faces.sources import AlbumListing, SourceAlbum, SourceError
+from faces.sources.concrexit import ConcrexitSource
 
 logger = logging.getLogger(__name__)
 
@@ -47,18 +49,20 @@ class AlbumSync:
 
 
 @transaction.atomic
-def album_sync(*, source: str, remote: SourceAlbum, photos: list[SourcePhoto]) -> AlbumSync:
+def album_sync(*, source: str, location: str, remote: SourceAlbum, listing: AlbumListing) -> AlbumSync:
     """Create or update an album and its photo rows from a complete listing.
 
     New photos, photos whose origin or content hash changed and photos that
-    failed before become pending; photos gone from the source are deleted with their faces
-    and matches. Encoded, unchanged photos are left alone.
+    failed before become pending; photos gone from the source (neither listed
+    nor skipped as malformed) are deleted with their faces and matches.
+    Encoded, unchanged photos are left alone.
     """
     album, _ = Album.objects.get_or_create(
         source=source, source_id=remote.source_id, defaults={"title": remote.title}
     )
     album.title = remote.title
     album.missing = False
+    album.location = location
     if remote.date is not None:
         album.date = remote.date
     album.full_clean()
@@ -67,7 +71,9 @@ def album_sync(*, source: str, remote: SourceAlbum, photos: list[SourcePhoto]) -
     result = AlbumSync(album=album)
     now = timezone.now()
     existing = {photo.source_id: photo for photo in album.photos.all()}
-    for item in photos:
+    for skipped in listing.skipped:
+        existing.pop(skipped, None)  # listed but unusable now: keep what we have
+    for item in listing.photos:
         photo = existing.pop(item.source_id, None)
         if photo is None:
             Photo.objects.create(
@@ -112,6 +118,7 @@ def photo_store(*, photo_id: int, analysis: Analysis, path: str = "") -> tuple[i
     """
     stored_name = _store_file(path, analysis.sha256) if path else ""
     with transaction.atomic():
+        matching.match_lock()
         photo = Photo.objects.select_for_update().get(pk=photo_id)
         photo.faces.all().delete()
         faces = []
@@ -158,6 +165,8 @@ def photo_fail(*, photo_id: int, error: str) -> None:
 def _store_file(path: str, sha256: str) -> str:
     suffix = Path(path).suffix.lower() or ".jpg"
     name = f"photos/{sha256[:2]}/{sha256}{suffix}"
+    if default_storage.exists(name) and default_storage.size(name) != Path(path).stat().st_size:
+        default_storage.delete(name)  # cut short by an interrupted run
     if not default_storage.exists(name):
         with Path(path).open("rb") as handle:
             saved = default_storage.save(name, File(handle, name=Path(name).name))
@@ -198,6 +207,7 @@ def matches_rebuild() -> int:
     """Recompute every stored match (after a threshold change); idempotent."""
     from members.models import ReferenceFace
 
+    matching.match_lock()
     Match.objects.all().delete()
     total = 0
     for reference in ReferenceFace.objects.all().iterator():
@@ -214,15 +224,32 @@ def url_is_fresh(photo: Photo, *, now: dt.datetime, margin_s: int) -> bool:
     return expires - dt.timedelta(seconds=margin_s) > now
 
 
-def photo_urls_refresh(photos: list[Photo]) -> None:
+def concrexit_source(*, for_page: bool = False) -> ConcrexitSource:
+    """The website's API from settings.
+
+    A page that waits for the website gets a short timeout and no retries,
+    so a slow or absent site costs a member seconds, not minutes.
+    """
+    return ConcrexitSource(
+        settings.THALIA_API_URL,
+        settings.THALIA_ACCESS_TOKEN,
+        timeout_s=settings.THALIA_PAGE_TIMEOUT_SECONDS if for_page else settings.THALIA_TIMEOUT_SECONDS,
+        retries=0 if for_page else settings.THALIA_RETRIES,
+        file_hosts=tuple(settings.THALIA_FILE_HOSTS),
+    )
+
+
+REFRESH_FAILURE_MEMORY_S = 60
+
+
+def photo_urls_refresh(photos: list[Photo], *, for_page: bool = False) -> None:
     """Re-fetch signed URLs for website photos about to expire.
 
     One album request refreshes all of that album's photos. When the site
     cannot be reached, the cached URLs are kept; `selectors.with_display_urls`
-    then hides the ones already expired.
+    then hides the ones already expired. For pages, an album whose refresh
+    just failed is not tried again for a minute.
     """
-    from faces.importer import concrexit_source
-
     now = timezone.now()
     margin = settings.THALIA_URL_REFRESH_MARGIN_SECONDS
     stale_albums = {
@@ -233,22 +260,31 @@ def photo_urls_refresh(photos: list[Photo]) -> None:
     if not stale_albums:
         return
     try:
-        source = concrexit_source()
+        source = concrexit_source(for_page=for_page)
     except SourceError as exc:
         logger.warning("cannot refresh photo URLs: %s", exc)
         return
     by_id = {photo.pk: photo for photo in photos}
     for album in stale_albums.values():
+        failure_key = f"throwback:url-refresh-failed:{album.pk}"
+        if for_page and cache.get(failure_key):
+            continue
         try:
-            fresh = {p.source_id: p for p in source.photos(SourceAlbum(album.source_id, album.title))}
+            listing = source.photos(SourceAlbum(album.source_id, album.title))
         except SourceError as exc:
             logger.warning("cannot refresh URLs of album %s: %s", album.source_id, exc)
+            if for_page:
+                cache.set(failure_key, True, REFRESH_FAILURE_MEMORY_S)
             continue
+        fresh = {p.source_id: p for p in listing.photos}
         fetched = timezone.now()
-        for photo in album.photos.all():
+        updated = []
+        for photo in album.photos.only("id", "source_id", "origin"):
             item = fresh.get(photo.source_id)
             if item is None or item.origin != photo.origin:
                 continue  # gone or replaced: the next import deals with it
-            Photo.objects.filter(pk=photo.pk).update(remote_urls=item.urls, urls_fetched_at=fetched)
+            photo.remote_urls, photo.urls_fetched_at = item.urls, fetched
+            updated.append(photo)
             if photo.pk in by_id:
                 by_id[photo.pk].remote_urls, by_id[photo.pk].urls_fetched_at = item.urls, fetched
+        Photo.objects.bulk_update(updated, ["remote_urls", "urls_fetched_at"], batch_size=500)

@@ -26,7 +26,7 @@ class EncodeJob:
     source_id: str
     path: str
     url: str
-    allowed_hosts: tuple[str, ...]
+    allowed_origins: tuple[str, ...]
     options: engine.EngineOptions
     timeout_s: float
     retries: int
@@ -51,7 +51,7 @@ def encode_job(job: EncodeJob) -> EncodeResult:
         else:
             data = download(
                 job.url,
-                allowed_hosts=job.allowed_hosts,
+                allowed_origins=job.allowed_origins,
                 max_bytes=MAX_PHOTO_BYTES,
                 timeout_s=job.timeout_s,
                 retries=job.retries,

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
+from django.db import transaction
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 
+from members import services
 from members.models import Member, ReferenceFace
 
 
@@ -23,6 +25,15 @@ class MemberAdmin(UserAdmin[Member]):
     def reference_count(self, member: Member) -> int:
         total: int = member.reference_total  # type: ignore[attr-defined]
         return total
+
+    # Through the service, so the members' selfie files leave storage too.
+    def delete_model(self, request: HttpRequest, obj: Member) -> None:
+        services.member_delete(member=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Member]) -> None:
+        with transaction.atomic():
+            for member in queryset:
+                services.member_delete(member=member)
 
 
 @admin.register(ReferenceFace)

@@ -42,10 +42,11 @@ def references(request: MemberRequest) -> JsonResponse:
             [_reference_json(r) for r in request.user.references.order_by("created", "id")],
             safe=False,
         )
+    # Before the upload is read, so consent stays recorded when the upload is refused.
+    if request.POST.get("consent") == "yes":
+        services.consent_give(member=request.user)
     try:
         data = read_upload(request, "image")
-        if request.POST.get("consent") == "yes":
-            services.consent_give(member=request.user)
         reference = services.reference_add(member=request.user, data=data)
     except services.ReferenceRejected as exc:
         return JsonResponse({"error": exc.message, "code": exc.code}, status=400)

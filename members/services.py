@@ -16,6 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from faces import engine
+from faces.matching import match_lock
 from faces.services import engine_options, reference_match
 from members.models import Member, ReferenceFace
 
@@ -103,6 +104,11 @@ def reference_add(*, member: Member, data: bytes) -> ReferenceFace:
     stored.save(buffer, format="JPEG", quality=90)
 
     with transaction.atomic():
+        # An import storing a photo at the same moment would otherwise match
+        # its faces without this reference while this reference misses them.
+        # Taken before the member row: an import holding it locks member rows
+        # too (its matches' foreign keys), so the other order could deadlock.
+        match_lock()
         # Lock the member row so two parallel uploads cannot pass the limit.
         Member.objects.select_for_update().filter(pk=member.pk).first()
         if member.references.count() >= settings.THROWBACK_MAX_REFERENCES:
@@ -127,10 +133,30 @@ def reference_delete(*, member: Member, reference_id: int) -> bool:
 
     Returns False when the member has no such reference (someone else's).
     """
-    reference = ReferenceFace.objects.filter(member=member, pk=reference_id).first()
-    if reference is None:
-        return False
-    name = reference.image.name
-    reference.delete()  # matches go with it (on_delete=CASCADE)
-    transaction.on_commit(lambda: default_storage.delete(name))
+    with transaction.atomic():
+        # Taken first, as in reference_add: match writers wait for the removal.
+        match_lock()
+        reference = ReferenceFace.objects.filter(member=member, pk=reference_id).first()
+        if reference is None:
+            return False
+        name = reference.image.name
+        reference.delete()  # matches go with it (on_delete=CASCADE)
+        transaction.on_commit(lambda: default_storage.delete(name))
     return True
+
+
+def member_delete(*, member: Member) -> None:
+    """Delete a member with their references and matches, and their selfie files.
+
+    The files go only once the deletion is committed, so a rollback keeps them.
+    """
+    with transaction.atomic():
+        match_lock()  # as in reference_delete
+        names = [name for name in member.references.values_list("image", flat=True) if name]
+        member.delete()  # references and matches go with it (on_delete=CASCADE)
+        transaction.on_commit(lambda: _storage_delete(names))
+
+
+def _storage_delete(names: list[str]) -> None:
+    for name in names:
+        default_storage.delete(name)

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from members import services
 from members.forms import ConsentForm, ReferenceUploadForm, SignupForm
 from members.http import MemberRequest
-from members.uploads import read_upload
+from members.uploads import check_upload_size, read_uploaded_file
 
 
 @require_http_methods(["GET", "POST"])
@@ -31,20 +31,26 @@ def consent(request: MemberRequest) -> HttpResponse:
 def references(request: MemberRequest) -> HttpResponse:
     if not request.user.has_consented:
         return redirect("members:consent")
-    form = ReferenceUploadForm(request.POST or None, request.FILES or None)
+    form = ReferenceUploadForm()
+    refusal = ""  # why the service or the size limit refused the upload
     if request.method == "POST":
         try:
-            services.reference_add(member=request.user, data=read_upload(request, "image"))
+            # Before binding the form: a file dropped for its size is not "missing".
+            check_upload_size(request)
+            form = ReferenceUploadForm(request.POST, request.FILES)
+            if form.is_valid():
+                data = read_uploaded_file(form.cleaned_data["image"])
+                services.reference_add(member=request.user, data=data)
+                messages.success(request, "Selfie added. Your photos are below.")
+                return redirect("members:photos")
         except services.ReferenceRejected as exc:
-            form.add_error(None, exc.message)
-        else:
-            messages.success(request, "Selfie added. Your photos are below.")
-            return redirect("members:photos")
+            refusal = exc.message
     return render(
         request,
         "members/references.html",
         {
             "form": form,
+            "refusal": refusal,
             "references": request.user.references.order_by("created", "id"),
             "limit": settings.THROWBACK_MAX_REFERENCES,
         },

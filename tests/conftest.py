@@ -49,6 +49,14 @@ def _loopback_only() -> Iterator[None]:
     socket.socket.connect = original  # type: ignore[method-assign]
 
 
+@pytest.fixture(autouse=True)
+def _empty_cache() -> None:
+    """Each test starts with an empty cache (remembered refresh failures, …)."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 @pytest.fixture(scope="session")
 def faces_dir() -> Path:
     """../shared/faces: the labelled real photos (never copied into the repo)."""

@@ -3,11 +3,14 @@ a selfie and sees exactly the event photos they appear in.
 
 Driven by Playwright's sync API against pytest-django's live server, with
 Debian's Chromium (/usr/bin/chromium); Playwright's own browser download is
-never used. Screenshots of every page visited go to docs/screenshots/.
+never used. Screenshots of every page visited go to a temporary folder, or
+to THROWBACK_SCREENSHOTS: `THROWBACK_SCREENSHOTS=docs/screenshots make test`
+regenerates the committed ones.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,11 +34,28 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-sync",
 ]
-SCREENSHOTS = REPO / "docs" / "screenshots"
 PASSWORD = "correct horse battery"
 TIMEOUT_MS = 20_000
 
-pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+def screenshot_folder(default: Path) -> Path:
+    """THROWBACK_SCREENSHOTS (relative to the checkout) when set, else default.
+
+    So a plain test run never rewrites the committed docs/screenshots/.
+    """
+    configured = os.environ.get("THROWBACK_SCREENSHOTS", "")
+    return REPO / configured if configured else default
+
+
+def test_screenshots_go_to_the_configured_folder_or_a_temporary_one(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("THROWBACK_SCREENSHOTS", raising=False)
+    assert screenshot_folder(tmp_path) == tmp_path
+    monkeypatch.setenv("THROWBACK_SCREENSHOTS", "docs/screenshots")
+    assert screenshot_folder(tmp_path) == REPO / "docs" / "screenshots"
+    monkeypatch.setenv("THROWBACK_SCREENSHOTS", "/srv/shots")
+    assert screenshot_folder(tmp_path) == Path("/srv/shots")
 
 
 @pytest.fixture
@@ -63,15 +83,30 @@ def chromium(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
             connections.close_all()
 
 
-def shoot(page, name: str) -> None:  # type: ignore[no-untyped-def]
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / name), full_page=True)
+@pytest.fixture
+def screenshots(tmp_path: Path) -> Path:
+    """The folder the browser test photographs pages into (see screenshot_folder)."""
+    folder = screenshot_folder(tmp_path / "screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def shoot(page, path: Path) -> None:  # type: ignore[no-untyped-def]
+    page.screenshot(path=str(path), full_page=True)
 
 
 # transactional_db is named before live_server so the session-scoped test
 # database is created before the server starts and dropped after it stops.
+@pytest.mark.slow
+@pytest.mark.browser
 def test_member_logs_in_consents_uploads_a_selfie_and_sees_exactly_their_photos(
-    transactional_db, live_server, chromium, media_root: Path, examples: Path, tmp_path: Path
+    transactional_db,
+    live_server,
+    chromium,
+    screenshots: Path,
+    media_root: Path,
+    examples: Path,
+    tmp_path: Path,
 ) -> None:  # type: ignore[no-untyped-def]
     from playwright.sync_api import expect
 
@@ -97,7 +132,7 @@ def test_member_logs_in_consents_uploads_a_selfie_and_sees_exactly_their_photos(
     # Log in.
     page.goto(f"{live_server.url}/accounts/login/")
     expect(page.get_by_role("heading", name="Find yourself in every event photo")).to_be_visible()
-    shoot(page, "login.png")
+    shoot(page, screenshots / "login.png")
     page.get_by_label("Username").fill("ada")
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
@@ -112,7 +147,7 @@ def test_member_logs_in_consents_uploads_a_selfie_and_sees_exactly_their_photos(
     page.get_by_role("link", name="My selfies").click()
     expect(page).to_have_url(f"{live_server.url}/consent/")
     expect(page.get_by_role("heading", name="Before you upload a selfie")).to_be_visible()
-    shoot(page, "consent.png")
+    shoot(page, screenshots / "consent.png")
     page.get_by_label(re.compile("I agree that Throwback stores")).check()
     page.get_by_role("button", name="I agree").click()
 
@@ -120,7 +155,7 @@ def test_member_logs_in_consents_uploads_a_selfie_and_sees_exactly_their_photos(
     expect(page).to_have_url(f"{live_server.url}/references/")
     expect(page.get_by_role("heading", name="My selfies")).to_be_visible()
     expect(page.locator("ul.references")).to_contain_text("No selfies yet.")
-    shoot(page, "references.png")
+    shoot(page, screenshots / "references.png")
 
     # A text file is refused, with the reason shown.
     not_an_image = tmp_path / "notes.txt"
@@ -140,7 +175,7 @@ def test_member_logs_in_consents_uploads_a_selfie_and_sees_exactly_their_photos(
         "This photo shows 2 faces. Use a photo with only you in it."
     )
     expect(page.locator("ul.references")).to_contain_text("No selfies yet.")
-    shoot(page, "upload-error.png")
+    shoot(page, screenshots / "upload-error.png")
 
     # A good selfie: back on the photos page with the matches.
     page.get_by_label("Your selfie").set_input_files(str(examples / "obama.jpg"))
@@ -179,7 +214,7 @@ def test_member_logs_in_consents_uploads_a_selfie_and_sees_exactly_their_photos(
     sizes = images.evaluate_all("imgs => imgs.map(img => [img.naturalWidth, img.naturalHeight])")
     assert all(width > 0 and height > 0 for width, height in sizes), sizes
     page.evaluate("window.scrollTo(0, 0)")
-    shoot(page, "photos.png")
+    shoot(page, screenshots / "photos.png")
 
     # The selfie is listed on its page.
     page.get_by_role("link", name="My selfies").click()

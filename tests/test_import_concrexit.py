@@ -13,6 +13,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import io
+import json
 import re
 import time
 from pathlib import Path
@@ -20,13 +21,17 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
+from django.core.cache import cache
 from django.core.management import CommandError, call_command
 from django.db.models import F
 from django.utils import timezone
 from PIL import Image
 
-from faces.importer import ImportSummary, concrexit_source, run_import
+from faces.importer import ImportSummary, run_import
 from faces.models import Album, FaceEncoding, Match, Photo
+from faces.services import concrexit_source
+from faces.sources import SourceError
+from faces.sources.concrexit import ConcrexitSource
 from members.services import reference_add
 from tests.factories import MemberFactory
 from tests.fake_concrexit import FakeConcrexit
@@ -682,10 +687,55 @@ def test_photos_api_never_hands_out_an_expired_url_while_the_site_is_down(
     assert photos_api(client) == {str(pk): None}
     assert api_requests(fake, start) == [f"{ALBUMS}alpha/"]  # tried once, got 503
 
+    # The failure is remembered for a minute: the next page view waits for nothing.
     fake.down = False
     start = len(fake.requests)
+    assert photos_api(client) == {str(pk): None}
+    assert api_requests(fake, start) == []
+
+    cache.clear()  # the minute has passed
     back = photos_api(client)
 
     assert api_requests(fake, start) == [f"{ALBUMS}alpha/"]
     assert back[str(pk)] is not None
     assert requests.get(back[str(pk)], timeout=10).status_code == 200
+
+
+def test_a_malformed_entry_for_a_stored_photo_keeps_it_and_is_reported(
+    fake: FakeConcrexit, examples: Path
+) -> None:
+    member = member_with_reference(examples)
+    good, odd = fake.add_album("alpha", "Alpha", [examples / "obama2.jpg", examples / "obama3.jpg"])
+    import_run()
+    before = snapshot()
+    detail = requests.get(
+        f"{fake.base_url}{ALBUMS}alpha/", headers={"Authorization": f"Bearer {fake.token}"}, timeout=10
+    ).json()
+    for item in detail["photos"]:
+        if item["pk"] == odd:
+            item["file"]["full"] = "https://cdn.elsewhere.example/photo.jpg"
+    fake.fail(f"{ALBUMS}alpha/", 200, body=json.dumps(detail).encode())
+
+    summary = import_run()
+
+    assert summary.photos_removed == 0
+    assert summary.errors == [
+        f"photo {odd}: skipped, file URL on an unexpected host: https://cdn.elsewhere.example"
+    ]
+    assert {k: v for k, v in snapshot().items() if k != "photos"} == {
+        k: v for k, v in before.items() if k != "photos"
+    }
+    assert sorted(s for s, _ in matched(member)) == sorted([str(good), str(odd)])
+
+
+def test_the_token_never_goes_to_another_origin_or_over_plain_http() -> None:
+    source = ConcrexitSource("https://site.example", "secret", file_hosts=("cdn.example",))
+    for url in (
+        "http://site.example/api/v2/photos/albums/?offset=50",  # downgraded scheme
+        "https://cdn.example/api/v2/photos/albums/",  # the CDN gets no token
+        "https://site.example.evil.example/api/",
+    ):
+        with pytest.raises(SourceError, match="not the website's address"):
+            source._check_url(url)
+    source._check_url("https://site.example/api/v2/photos/albums/?offset=50")
+    assert source.file_origins == ("https://site.example", "https://cdn.example")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -174,6 +175,8 @@ def test_killed_import_resumes_to_the_same_database(tmp_path: Path, examples: Pa
         "1",
         "--no-progress",
     ]
+    member = MemberFactory(username="barack")
+    reference_add(member=member, data=(examples / "obama.jpg").read_bytes())
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while Photo.objects.filter(status=Photo.Status.DONE).count() < 5 and time.monotonic() < deadline:
@@ -189,3 +192,101 @@ def test_killed_import_resumes_to_the_same_database(tmp_path: Path, examples: Pa
     run_import(FolderSource(root), workers=1)
     assert resumed == snapshot()
     assert FaceEncoding.objects.count() == len(resumed["faces"])
+    assert len(resumed["matches"]) >= 10  # the Obama photos, matched across the kill
+
+
+def test_unstorable_file_names_are_skipped_with_a_reason(photo_root: Path, examples: Path) -> None:
+    data = (examples / "obama.jpg").read_bytes()
+    latin1 = os.fsdecode(b"caf\xe9.jpg")  # not UTF-8: cannot be stored in the database
+    (photo_root / "Party" / latin1).write_bytes(data)
+    long_name = "x" * 250 + ".jpg"
+    long_album = photo_root / ("A" * 255)
+    long_album.mkdir()
+    (long_album / long_name).write_bytes(data)
+
+    out, err = io.StringIO(), io.StringIO()
+    call_command("import_albums", folder=str(photo_root), workers=1, no_progress=True, stdout=out, stderr=err)
+
+    assert "Imported 3 albums: 6 new" in out.getvalue()
+    assert "6 encoded, 0 failed" in out.getvalue()
+    assert "photo Party/caf?.jpg: skipped, file name is not valid UTF-8" in err.getvalue()
+    assert (
+        f"photo {'A' * 255}/{long_name}: skipped, file name is longer than 500 characters" in err.getvalue()
+    )
+    assert Photo.objects.filter(status=Photo.Status.DONE).count() == 6
+
+
+def test_importing_another_folder_keeps_the_first_folders_albums_visible(
+    photo_root: Path, tmp_path: Path, examples: Path
+) -> None:
+    member = MemberFactory(username="barack")
+    reference_add(member=member, data=(examples / "obama.jpg").read_bytes())
+    import_folder(photo_root)
+    other = make_album_folder(tmp_path / "other", {"Picnic": [examples / "obama1.jpg"]})
+
+    import_folder(other)
+
+    assert sorted(Album.objects.values_list("title", "missing")) == [
+        ("Gala", False),
+        ("Party", False),
+        ("Picnic", False),
+    ]
+    assert Photo.objects.matched_to(member).count() == 4
+    # …while an album gone from its own folder is no longer shown
+    shutil.rmtree(photo_root / "Gala")
+    import_folder(photo_root)
+    assert Album.objects.get(title="Gala").missing is True
+    assert Photo.objects.matched_to(member).count() == 3
+
+
+def test_a_stored_file_cut_short_by_an_interrupted_run_is_replaced(photo_root: Path) -> None:
+    from django.core.files.storage import default_storage
+
+    path = photo_root / "Party" / "obama2.jpg"
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    name = f"photos/{digest[:2]}/{digest}.jpg"
+    default_storage.save(name, io.BytesIO(path.read_bytes()[:1000]))
+
+    import_folder(photo_root)
+
+    with default_storage.open(name) as handle:
+        assert hashlib.sha256(handle.read()).hexdigest() == digest
+
+
+@pytest.mark.slow
+def test_a_dying_worker_fails_its_photos_and_the_import_goes_on(
+    tmp_path: Path, faces_dir: Path, media_root: Path
+) -> None:
+    """A worker killed mid-import (out of memory, a crash in dlib) must not hang the run."""
+    lfw = sorted((faces_dir / "lfw_dev" / "images").glob("*/*.jpg"))[:40]
+    root = make_album_folder(tmp_path / "photos", {"LFW": lfw})
+    killed: list[int] = []
+
+    def kill_a_worker(done: int, total: int) -> None:
+        if done == 3 and not killed:
+            killed.append(_kill_one_worker())
+
+    summary = run_import(FolderSource(root), workers=2, progress=kill_a_worker)
+
+    assert killed and killed[0] > 0
+    crashed = [e for e in summary.errors if "encoding worker stopped" in e]
+    assert 1 <= len(crashed) == summary.photos_failed
+    assert summary.photos_encoded + summary.photos_failed == 40
+    again = run_import(FolderSource(root), workers=2)
+    assert again.photos_encoded == summary.photos_failed and again.photos_failed == 0
+    assert Photo.objects.filter(status=Photo.Status.DONE).count() == 40
+
+
+def _kill_one_worker() -> int:
+    """SIGKILL one of this process's spawned pool workers; its pid."""
+    for pid in sorted(int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()):
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        if parent == os.getpid() and b"spawn_main" in cmdline:
+            os.kill(pid, signal.SIGKILL)
+            return pid
+    return 0

@@ -6,12 +6,16 @@ import io
 from pathlib import Path
 
 import pytest
-from django.test import Client
+from django.core.files.uploadedfile import SimpleUploadedFile, UploadedFile
+from django.core.files.uploadhandler import FileUploadHandler
+from django.test import Client, RequestFactory
 from django.urls import reverse
 from PIL import Image
 
 from faces.models import Match, Photo
 from members.models import ReferenceFace
+from members.services import UploadTooLarge
+from members.uploads import MULTIPART_OVERHEAD_BYTES, read_upload
 from tests.conftest import make_album_folder
 from tests.factories import MemberFactory
 
@@ -129,6 +133,75 @@ def test_a_too_large_upload_is_refused(examples: Path, media_root: Path, setting
     assert response.json()["code"] == "too_large"
 
 
+class RecordingUploadHandler(FileUploadHandler):
+    """A spy in FILE_UPLOAD_HANDLERS: counts the bytes handed on to Django's
+    memory and temporary-file handlers, on request.bytes_handed_on."""
+
+    def receive_data_chunk(self, raw_data: bytes, start: int) -> bytes:
+        self.request.bytes_handed_on = getattr(self.request, "bytes_handed_on", 0) + len(raw_data)  # type: ignore[union-attr]
+        return raw_data
+
+    def file_complete(self, file_size: int) -> UploadedFile | None:
+        return None
+
+
+def test_an_oversized_upload_is_never_spooled_past_the_limit(media_root: Path, settings) -> None:  # type: ignore[no-untyped-def]
+    settings.THROWBACK_UPLOAD_MAX_MB = 1
+    handlers = list(settings.FILE_UPLOAD_HANDLERS)
+    spy_at = handlers.index("django.core.files.uploadhandler.MemoryFileUploadHandler")
+    settings.FILE_UPLOAD_HANDLERS = [
+        *handlers[:spy_at],
+        "tests.test_references.RecordingUploadHandler",
+        *handlers[spy_at:],
+    ]
+    client, member = logged_in("someone")
+    # The CSRF check parses the body before the view looks at Content-Length.
+    response = post_selfie(client, data=b"\xff\xd8" + b"0" * (3 * 1024 * 1024))
+    assert response.status_code == 400
+    assert response.json() == {"error": "This file is too large; the limit is 1 MB.", "code": "too_large"}
+    assert 0 < response.wsgi_request.bytes_handed_on <= 1024 * 1024
+    assert response.wsgi_request.upload_limit_exceeded is True
+    assert not ReferenceFace.objects.filter(member=member).exists()
+
+
+def test_a_file_past_the_limit_is_dropped_and_refused_as_too_large(settings) -> None:  # type: ignore[no-untyped-def]
+    settings.THROWBACK_UPLOAD_MAX_MB = 1
+    big = SimpleUploadedFile("big.jpg", b"\xff\xd8" + b"0" * (1024 * 1024 + 10 * 1024))
+    request = RequestFactory().post("/api/references/", {"image": big, "consent": "yes"})
+    # Passes the Content-Length check: only the upload handler can catch it.
+    assert int(request.META["CONTENT_LENGTH"]) <= 1024 * 1024 + MULTIPART_OVERHEAD_BYTES
+    with pytest.raises(UploadTooLarge, match=r"^This file is too large; the limit is 1 MB\.$"):
+        read_upload(request, "image")
+    assert "image" not in request.FILES
+    assert request.POST["consent"] == "yes"  # the fields after the file are still read
+    assert request.upload_limit_exceeded is True  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("data", "error", "code"),
+    [
+        ({}, "Choose a photo to upload.", "not_image"),
+        (
+            {"image": SimpleUploadedFile("big.jpg", b"0" * (2 * 1024 * 1024))},
+            "This file is too large; the limit is 1 MB.",
+            "too_large",
+        ),
+    ],
+)
+def test_consent_given_with_a_refused_upload_stays_recorded(
+    media_root: Path, settings, data, error, code
+) -> None:  # type: ignore[no-untyped-def]
+    settings.THROWBACK_UPLOAD_MAX_MB = 1
+    client, member = logged_in("newbie", consent=False)
+    response = client.post(
+        "/api/references/", {**data, "consent": "yes"}, HTTP_X_CSRFTOKEN=client.cookies["csrftoken"].value
+    )
+    assert response.status_code == 400
+    assert response.json() == {"error": error, "code": code}
+    member.refresh_from_db()
+    assert member.consent_given_at is not None
+
+
 def test_consent_is_required_and_can_be_given_with_the_upload(examples: Path, media_root: Path) -> None:
     client, member = logged_in("newbie", consent=False)
     refused = post_selfie(client, examples / "obama.jpg")
@@ -218,6 +291,27 @@ def test_the_upload_page_shows_why_a_selfie_was_refused(examples: Path, media_ro
     with (examples / "two_people.jpg").open("rb") as handle:
         page = client.post("/references/", {"image": handle}).content.decode()
     assert "This photo shows 2 faces. Use a photo with only you in it." in page
+
+
+def test_the_upload_page_asks_for_a_file_when_none_is_chosen(media_root: Path) -> None:
+    client = Client()
+    client.force_login(MemberFactory(username="barack"))
+    response = client.post("/references/", {})
+    assert response.status_code == 200
+    alerts = [line.strip() for line in response.content.decode().splitlines() if 'role="alert"' in line]
+    assert alerts == ['<p class="error" role="alert">This field is required.</p>']
+
+
+def test_the_upload_page_refuses_a_file_over_the_limit_with_the_size_only(media_root: Path, settings) -> None:  # type: ignore[no-untyped-def]
+    settings.THROWBACK_UPLOAD_MAX_MB = 1
+    client = Client()
+    client.force_login(MemberFactory(username="barack"))
+    big = SimpleUploadedFile("big.jpg", b"\xff\xd8" + b"0" * (2 * 1024 * 1024))
+    response = client.post("/references/", {"image": big})
+    assert response.status_code == 200
+    alerts = [line.strip() for line in response.content.decode().splitlines() if 'role="alert"' in line]
+    assert alerts == ['<p class="error" role="alert">This file is too large; the limit is 1 MB.</p>']
+    assert not ReferenceFace.objects.exists()
 
 
 def test_rematch_recomputes_matches_for_a_new_threshold(imported: Path, examples: Path, settings) -> None:  # type: ignore[no-untyped-def]

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from django.core.checks import run_checks
 from django.core.exceptions import ImproperlyConfigured
 
+from tests.conftest import REPO
 from throwback.env import env_bool, env_float, env_int, env_list
+from throwback.settings import secret_key_from_file
 
 
 def test_env_helpers_parse_and_default(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -47,3 +55,31 @@ def test_checks_flag_an_impossible_threshold_and_an_unwritable_media_root(settin
     settings.MEDIA_ROOT = str(blocker / "media")
     ids = {m.id for m in run_checks()}
     assert {"faces.E001", "faces.E004"} <= ids
+
+
+def test_a_secret_key_is_made_once_private_and_kept(tmp_path: Path) -> None:
+    path = tmp_path / "data" / "secret_key"
+    key = secret_key_from_file(path)
+    assert len(key) == 67  # secrets.token_urlsafe(50)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert secret_key_from_file(path) == key
+    assert [p.name for p in path.parent.iterdir()] == ["secret_key"]  # no temporary file left
+
+
+def test_an_empty_secret_key_file_stops_start_up(tmp_path: Path) -> None:
+    path = tmp_path / "secret_key"
+    path.write_text("\n")
+    with pytest.raises(
+        ImproperlyConfigured, match=f"^{path} is empty: delete it to make a new key, or set SECRET_KEY$"
+    ):
+        secret_key_from_file(path)
+
+
+def test_without_secret_key_the_settings_use_the_data_folder_key(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "SECRET_KEY"}
+    env.update(DJANGO_SETTINGS_MODULE="throwback.settings", THROWBACK_DATA_DIR=str(tmp_path))
+    command = [sys.executable, "-c", "from django.conf import settings; print(settings.SECRET_KEY)"]
+    first = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True, check=True)
+    second = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True, check=True)
+    key = (tmp_path / "secret_key").read_text()
+    assert first.stdout == second.stdout == f"{key}\n"

@@ -6,11 +6,16 @@ Production sets DATABASE_URL, SECRET_KEY, ALLOWED_HOSTS and DEBUG=false.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import secrets
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import dj_database_url
 import django_stubs_ext
+from django.core.exceptions import ImproperlyConfigured
 
 from throwback.env import env_bool, env_float, env_int, env_list, env_str
 
@@ -20,8 +25,33 @@ django_stubs_ext.monkeypatch()
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env_str("THROWBACK_DATA_DIR", str(BASE_DIR / "data")))
 
+
+def secret_key_from_file(path: Path) -> str:
+    """The signing key stored in path, made (random, mode 0600) if it is missing.
+
+    No key is written in the code, so none is publicly known, and sessions
+    survive restarts. The file appears whole or not at all (a hard link to a
+    finished temporary file), so workers starting at once all read one key.
+    """
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".secret_key-")  # mode 0600
+        try:
+            with os.fdopen(handle, "w") as file:
+                file.write(secrets.token_urlsafe(50))
+            # Fails when another process made it first: then use theirs.
+            with contextlib.suppress(FileExistsError):
+                path.hardlink_to(temporary)
+        finally:
+            Path(temporary).unlink()
+    key = path.read_text().strip()
+    if not key:
+        raise ImproperlyConfigured(f"{path} is empty: delete it to make a new key, or set SECRET_KEY")
+    return key
+
+
 DEBUG = env_bool("DEBUG", False)
-SECRET_KEY = env_str("SECRET_KEY", "insecure-demo-key-set-SECRET_KEY-in-production")
+SECRET_KEY = env_str("SECRET_KEY", "") or secret_key_from_file(DATA_DIR / "secret_key")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
@@ -129,6 +159,13 @@ STORAGES = {
 # (the selfie size limit itself is THROWBACK_UPLOAD_MAX_MB).
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+# The size limit first: CsrfViewMiddleware parses uploads before any view, so
+# only a global handler keeps files beyond THROWBACK_UPLOAD_MAX_MB off the disk.
+FILE_UPLOAD_HANDLERS = [
+    "members.uploads.SizeLimitUploadHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
 
 # Security: production (DEBUG=false) behind a TLS-terminating reverse proxy.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -175,6 +212,8 @@ THALIA_DISPLAY_VARIANT = env_str("THALIA_DISPLAY_VARIANT", "large")
 THALIA_URL_TTL_SECONDS = env_int("THALIA_URL_TTL_SECONDS", 2 * 3600 + 30 * 60, minimum=1)
 THALIA_URL_REFRESH_MARGIN_SECONDS = env_int("THALIA_URL_REFRESH_MARGIN_SECONDS", 15 * 60, minimum=0)
 THALIA_TIMEOUT_SECONDS = env_float("THALIA_TIMEOUT_SECONDS", 20.0)
+# A page that must refresh photo URLs waits at most this long for the website.
+THALIA_PAGE_TIMEOUT_SECONDS = env_float("THALIA_PAGE_TIMEOUT_SECONDS", 3.0)
 THALIA_RETRIES = env_int("THALIA_RETRIES", 3, minimum=0)
 # Hosts besides THALIA_API_URL's that may serve photo files (the site's CDN).
 THALIA_FILE_HOSTS = env_list("THALIA_FILE_HOSTS", [])

@@ -37,3 +37,20 @@ class SourcePhoto:
     path: str = ""
     urls: dict[str, str] = field(default_factory=dict)
     content_hash: str = ""
+
+
+MAX_TITLE_CHARS = 255
+MAX_SOURCE_ID_CHARS = 500
+
+
+@dataclass(frozen=True)
+class AlbumListing:
+    """An album's photos, and the entries the source listed but could not use.
+
+    `skipped` maps a photo's source id (or, without one, a description) to
+    why it was skipped. A skipped photo that is already stored is kept: a
+    malformed entry is not proof that the photo is gone.
+    """
+
+    photos: list[SourcePhoto]
+    skipped: dict[str, str] = field(default_factory=dict)

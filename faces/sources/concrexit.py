@@ -3,7 +3,8 @@
 Albums come from /api/v2/photos/albums/ (limit/offset pages), their photos
 from the album detail, dates from the album's event. File URLs are signed and
 expire; they are downloaded without credentials, and only from the site's own
-host or the hosts in `file_hosts` (its CDN).
+origin or the hosts in `file_hosts` (its CDN). The bearer token only ever goes
+to the site's own origin, never over a downgraded scheme.
 """
 
 from __future__ import annotations
@@ -12,13 +13,13 @@ import datetime as dt
 import logging
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from faces.sources import SourceAlbum, SourceError, SourcePhoto
+from faces.sources import AlbumListing, SourceAlbum, SourceError, SourcePhoto
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +71,12 @@ class ConcrexitSource:
         self.token = token
         self.timeout_s = timeout_s
         self.retries = retries
-        self.allowed_hosts = (parts.netloc, *file_hosts)
+        self.origin = f"{parts.scheme}://{parts.netloc}"
+        # Photo files may also come from the CDN, over https (or the site's own scheme).
+        self.file_origins = (
+            self.origin,
+            *(f"{scheme}://{host}" for host in file_hosts for scheme in {"https", parts.scheme}),
+        )
         self.session = make_session(retries)
         self.session.headers["Authorization"] = f"Bearer {token}"
 
@@ -91,9 +97,9 @@ class ConcrexitSource:
             raise SourceError(f"{url}: the answer is not JSON", permanent=False) from exc
 
     def _check_url(self, url: str) -> None:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or parts.netloc not in self.allowed_hosts:
-            raise SourceError(f"refusing to fetch {url!r}: not the website's host", permanent=True)
+        """API requests carry the token: only to the site's own scheme and host."""
+        if origin_of(url) != self.origin:
+            raise SourceError(f"refusing to fetch {url!r}: not the website's address", permanent=True)
 
     def albums(self) -> Iterator[SourceAlbum]:
         """Every album the token's member may see, following `next` links."""
@@ -146,40 +152,57 @@ class ConcrexitSource:
             logger.info("no date for event %s: %s", event_id, exc)
             return None
 
-    def photos(self, album: SourceAlbum) -> list[SourcePhoto]:
-        """All photos of an album with fresh signed URLs (one request)."""
-        detail = self._get_json(f"{self.base_url}{ALBUMS_PATH}{album.source_id}/")
+    def photos(self, album: SourceAlbum) -> AlbumListing:
+        """All photos of an album with fresh signed URLs (one request).
+
+        Malformed entries are skipped with a reason (keyed by their pk when
+        they have one, so a stored photo is not taken for deleted).
+        """
+        detail = self._get_json(f"{self.base_url}{ALBUMS_PATH}{quote(album.source_id, safe='')}/")
         items = detail.get("photos") if isinstance(detail, dict) else None
         if not isinstance(items, list):
             raise SourceError(f"album {album.source_id}: no photo list", permanent=True)
-        photos = []
-        for item in items:
-            photo = self._photo_from(item)
-            if photo is None:
-                logger.warning("album %s: skipping malformed photo %r", album.source_id, item)
-            else:
-                photos.append(photo)
-        return photos
+        photos: list[SourcePhoto] = []
+        skipped: dict[str, str] = {}
+        for index, item in enumerate(items):
+            pk = item.get("pk") if isinstance(item, dict) else None
+            key = str(pk) if _is_int(pk) else f"entry {index}"
+            try:
+                photos.append(self._photo_from(item))
+            except ValueError as exc:
+                logger.warning("album %s: skipping photo %s: %s", album.source_id, key, exc)
+                skipped[key] = str(exc)
+        return AlbumListing(photos=photos, skipped=skipped)
 
-    def _photo_from(self, item: Any) -> SourcePhoto | None:
+    def _photo_from(self, item: Any) -> SourcePhoto:
         if not isinstance(item, dict):
-            return None
+            raise ValueError("not an object")
         pk, files = item.get("pk"), item.get("file")
-        if not isinstance(pk, int) or isinstance(pk, bool) or not isinstance(files, dict):
-            return None
+        if not _is_int(pk):
+            raise ValueError("no integer pk")
+        if not isinstance(files, dict):
+            raise ValueError("no file URLs")
         urls = {v: files[v] for v in VARIANTS if isinstance(files.get(v), str)}
         if "full" not in urls:
-            return None
+            raise ValueError("no full-size file URL")
         for url in urls.values():
-            try:
-                self._check_url(url)
-            except SourceError:
-                return None
+            if origin_of(url) not in self.file_origins:
+                raise ValueError(f"file URL on an unexpected host: {origin_of(url)}")
         return SourcePhoto(source_id=str(pk), origin=urlsplit(urls["full"]).path, urls=urls)
 
 
+def origin_of(url: str) -> str:
+    """'scheme://host[:port]' of a URL, lower-cased scheme."""
+    parts = urlsplit(url)
+    return f"{parts.scheme.lower()}://{parts.netloc}"
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def download(
-    url: str, *, allowed_hosts: tuple[str, ...], max_bytes: int, timeout_s: float, retries: int
+    url: str, *, allowed_origins: tuple[str, ...], max_bytes: int, timeout_s: float, retries: int
 ) -> bytes:
     """Fetch a signed file URL (no credentials), streaming with a size cap.
 
@@ -188,9 +211,8 @@ def download(
     """
     session = _download_session(retries)
     for _ in range(5):
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or parts.netloc not in allowed_hosts:
-            raise SourceError(f"refusing to download from {parts.netloc!r}", permanent=True)
+        if origin_of(url) not in allowed_origins:
+            raise SourceError(f"refusing to download from {origin_of(url)!r}", permanent=True)
         try:
             response = session.get(url, timeout=timeout_s, stream=True, allow_redirects=False)
         except requests.RequestException as exc:

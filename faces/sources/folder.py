@@ -6,7 +6,14 @@ import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 
-from faces.sources import SourceAlbum, SourceError, SourcePhoto
+from faces.sources import (
+    MAX_SOURCE_ID_CHARS,
+    MAX_TITLE_CHARS,
+    AlbumListing,
+    SourceAlbum,
+    SourceError,
+    SourcePhoto,
+)
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"})
 
@@ -25,24 +32,44 @@ class FolderSource:
             if child.is_dir() and not child.name.startswith("."):
                 yield SourceAlbum(source_id=child.name, title=child.name)
 
-    def photos(self, album: SourceAlbum) -> list[SourcePhoto]:
+    def photos(self, album: SourceAlbum) -> AlbumListing:
         """Image files directly in the album folder; source id is 'Album/name'.
 
         Each file is hashed, so an edited photo is re-encoded on the next run.
+        Names that cannot be stored (not valid UTF-8, too long) are skipped
+        with a reason, as is every file of an album whose name cannot be.
         """
         folder = self.root / album.source_id
         if not folder.is_dir():
             raise SourceError(f"album folder {folder} is gone", permanent=True)
-        photos = []
+        album_problem = _name_problem(album.source_id, MAX_TITLE_CHARS)
+        if album_problem:
+            raise SourceError(f"album folder name {album_problem}", permanent=True)
+        photos, skipped = [], {}
         for path in sorted(folder.iterdir()):
             if path.suffix.lower() in IMAGE_EXTENSIONS and path.is_file():
                 relative = path.relative_to(self.root).as_posix()
+                problem = _name_problem(relative, MAX_SOURCE_ID_CHARS)
+                if problem:
+                    skipped[relative.encode("utf-8", "replace").decode()] = f"file name {problem}"
+                    continue
                 photos.append(
                     SourcePhoto(
                         source_id=relative, origin=relative, path=str(path), content_hash=_sha256(path)
                     )
                 )
-        return photos
+        return AlbumListing(photos=photos, skipped=skipped)
+
+
+def _name_problem(name: str, max_chars: int) -> str:
+    """Why a file or folder name cannot be stored, or ""."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return "is not valid UTF-8"
+    if len(name) > max_chars:
+        return f"is longer than {max_chars} characters"
+    return ""
 
 
 def _sha256(path: Path) -> str:

@@ -8,7 +8,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from faces.importer import ImportSummary, concrexit_source, default_workers, run_import
+from faces.importer import ImportSummary, default_workers, run_import
+from faces.services import concrexit_source
 from faces.sources import SourceError
 from faces.sources.folder import FolderSource
 

@@ -722,9 +722,7 @@ def test_a_malformed_entry_for_a_stored_photo_keeps_it_and_is_reported(
     assert summary.errors == [
         f"photo {odd}: skipped, file URL on an unexpected host: https://cdn.elsewhere.example"
     ]
-    assert {k: v for k, v in snapshot().items() if k != "photos"} == {
-        k: v for k, v in before.items() if k != "photos"
-    }
+    assert snapshot() == before
     assert sorted(s for s, _ in matched(member)) == sorted([str(good), str(odd)])
 
 
@@ -739,3 +737,44 @@ def test_the_token_never_goes_to_another_origin_or_over_plain_http() -> None:
             source._check_url(url)
     source._check_url("https://site.example/api/v2/photos/albums/?offset=50")
     assert source.file_origins == ("https://site.example", "https://cdn.example")
+
+
+def test_a_next_link_to_another_origin_gets_no_token(fake: FakeConcrexit) -> None:
+    fake.add_album("alpha", "Alpha", [tiny("red")])
+    port = fake.base_url.rsplit(":", 1)[1]
+    elsewhere = f"http://localhost:{port}{ALBUMS}?limit=50&offset=50"  # same server, other origin
+    page = {"count": 2, "next": elsewhere, "previous": None, "results": []}
+    fake.fail(FIRST_PAGE, 200, body=json.dumps(page).encode())
+
+    with pytest.raises(CommandError, match="not the website's address"):
+        import_command()
+
+    assert api_requests(fake) == [FIRST_PAGE]
+    assert not Album.objects.exists()
+
+
+def test_album_pages_that_loop_stop_the_run(fake: FakeConcrexit) -> None:
+    page = {"count": 99, "next": f"{fake.base_url}{FIRST_PAGE}", "previous": None, "results": []}
+    fake.fail(FIRST_PAGE, 200, body=json.dumps(page).encode(), times=5)
+
+    with pytest.raises(CommandError, match="album pages loop at"):
+        import_command()
+    assert api_requests(fake) == [FIRST_PAGE]
+
+
+def test_malformed_answers_are_reported_per_album(fake: FakeConcrexit) -> None:
+    fake.add_album("odd", "Odd", [tiny("red")])
+    fake.add_album("fine", "Fine", [tiny("green")])
+    fake.fail(f"{ALBUMS}odd/", 200, body=b'{"detail": "no photos key"}')
+
+    summary = import_run()
+
+    assert summary.errors == ["album odd: no photo list in the album's answer"]
+    assert summary.albums == 1 and summary.photos_encoded == 1
+    assert list(Album.objects.values_list("source_id", flat=True)) == ["fine"]
+
+
+def test_a_page_that_is_not_a_page_of_albums_stops_the_run(fake: FakeConcrexit) -> None:
+    fake.fail(FIRST_PAGE, 200, body=b'["not", "a", "page"]')
+    with pytest.raises(CommandError, match="not a page of albums"):
+        import_command()

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from django.core.files.storage import default_storage
 from django.core.management import CommandError, call_command
 from django.db import connection
 
@@ -73,7 +74,13 @@ def test_folder_import_stores_albums_photos_and_faces(photo_root: Path) -> None:
     }
     photo = Photo.objects.get(source_id="Party/two_people.jpg")
     assert (photo.width, photo.height, photo.status) == (1126, 661, Photo.Status.DONE)
-    assert photo.file.name.startswith("photos/") and photo.file.storage.exists(photo.file.name)
+    for photo in Photo.objects.all():
+        original = (photo_root / photo.source_id).read_bytes()
+        digest = hashlib.sha256(original).hexdigest()
+        assert photo.content_hash == digest
+        assert photo.file.name == f"photos/{digest[:2]}/{digest}.jpg"
+        with default_storage.open(photo.file.name) as handle:
+            assert handle.read() == original
 
 
 def test_a_second_run_changes_nothing(photo_root: Path) -> None:
@@ -84,12 +91,20 @@ def test_a_second_run_changes_nothing(photo_root: Path) -> None:
     assert snapshot() == before
 
 
-def test_changed_and_removed_files_are_reencoded_and_deleted(photo_root: Path, examples: Path) -> None:
+def test_changed_and_removed_files_are_reencoded_and_deleted(
+    photo_root: Path, examples: Path, django_capture_on_commit_callbacks
+) -> None:  # type: ignore[no-untyped-def]
     import_folder(photo_root)
+    removed_file = Photo.objects.get(source_id="Gala/biden2.jpg").file.name
+    replaced_file = Photo.objects.get(source_id="Party/biden.jpg").file.name
     (photo_root / "Party" / "biden.jpg").write_bytes((examples / "obama.jpg").read_bytes())
     (photo_root / "Gala" / "biden2.jpg").unlink()
 
-    output = import_folder(photo_root)
+    with django_capture_on_commit_callbacks(execute=True):
+        output = import_folder(photo_root)
+
+    assert not default_storage.exists(removed_file)
+    assert not default_storage.exists(replaced_file)
 
     assert "0 new, 1 changed or retried, 4 unchanged, 1 removed photos; 1 encoded, 0 failed" in output
     assert not Photo.objects.filter(source_id="Gala/biden2.jpg").exists()
@@ -123,12 +138,15 @@ def test_new_faces_are_matched_against_existing_references(photo_root: Path, exa
     matched = sorted(Photo.objects.matched_to(member).values_list("source_id", flat=True))
     assert matched == ["Gala/obama3.jpg", "Party/obama2.jpg", "Party/two_people.jpg"]
     matched_joe = sorted(Photo.objects.matched_to(other).values_list("source_id", flat=True))
-    assert "Party/biden.jpg" in matched_joe and "Party/obama2.jpg" not in matched_joe
+    assert matched_joe == ["Gala/biden2.jpg", "Party/biden.jpg", "Party/two_people.jpg"]
 
 
 def test_one_album_only(photo_root: Path) -> None:
     import_folder(photo_root, album="Gala")
     assert list(Album.objects.values_list("title", flat=True)) == ["Gala"]
+    import_folder(photo_root)
+    import_folder(photo_root, album="Party")  # must not mark the other albums missing
+    assert sorted(Album.objects.values_list("title", "missing")) == [("Gala", False), ("Party", False)]
     with pytest.raises(CommandError, match="no album 'Nope'"):
         import_folder(photo_root, album="Nope")
 
@@ -240,8 +258,6 @@ def test_importing_another_folder_keeps_the_first_folders_albums_visible(
 
 
 def test_a_stored_file_cut_short_by_an_interrupted_run_is_replaced(photo_root: Path) -> None:
-    from django.core.files.storage import default_storage
-
     path = photo_root / "Party" / "obama2.jpg"
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     name = f"photos/{digest[:2]}/{digest}.jpg"
@@ -290,3 +306,36 @@ def _kill_one_worker() -> int:
             os.kill(pid, signal.SIGKILL)
             return pid
     return 0
+
+
+def test_a_file_shared_by_two_photos_stays_while_one_is_left(photo_root: Path, examples: Path) -> None:
+    shutil.copyfile(examples / "obama2.jpg", photo_root / "Gala" / "obama2-copy.jpg")
+    import_folder(photo_root)
+    shared = Photo.objects.get(source_id="Gala/obama2-copy.jpg").file.name
+    assert Photo.objects.get(source_id="Party/obama2.jpg").file.name == shared
+
+    (photo_root / "Gala" / "obama2-copy.jpg").unlink()
+    import_folder(photo_root)
+
+    assert default_storage.exists(shared)
+
+
+def test_a_photo_that_cannot_be_stored_is_recorded_and_the_run_goes_on(
+    photo_root: Path, settings, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("media storage cannot be created below a file")
+    settings.MEDIA_ROOT = str(blocker / "media")
+
+    output = import_folder(photo_root)
+
+    assert "0 encoded, 6 failed" in output
+    errors = set(Photo.objects.values_list("status", flat=True))
+    assert errors == {Photo.Status.FAILED}
+    assert all(e.startswith("could not be stored: ") for e in Photo.objects.values_list("error", flat=True))
+    assert not FaceEncoding.objects.exists()
+
+
+def test_zero_workers_is_refused(photo_root: Path) -> None:
+    with pytest.raises(CommandError, match="--workers must be at least 1"):
+        call_command("import_albums", folder=str(photo_root), workers=0, no_progress=True)

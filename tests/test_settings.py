@@ -29,6 +29,18 @@ def test_env_helpers_parse_and_default(monkeypatch: pytest.MonkeyPatch) -> None:
     assert env_list("T_LIST", []) == ["a.example", "b.example"]
 
 
+@pytest.mark.parametrize("value", ["false", "0", "no", "off", "", " Off ", "FALSE"])
+def test_env_bool_reads_false_values(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("T_BOOL", value)
+    assert env_bool("T_BOOL", True) is False
+
+
+@pytest.mark.parametrize("value", ["1", "true", "on", "yes", " TRUE ", "On"])
+def test_env_bool_reads_true_values(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("T_BOOL", value)
+    assert env_bool("T_BOOL", False) is True
+
+
 @pytest.mark.parametrize(
     ("helper", "value", "message"),
     [

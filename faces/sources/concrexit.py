@@ -161,7 +161,7 @@ class ConcrexitSource:
         detail = self._get_json(f"{self.base_url}{ALBUMS_PATH}{quote(album.source_id, safe='')}/")
         items = detail.get("photos") if isinstance(detail, dict) else None
         if not isinstance(items, list):
-            raise SourceError(f"album {album.source_id}: no photo list", permanent=True)
+            raise SourceError("no photo list in the album's answer", permanent=True)
         photos: list[SourcePhoto] = []
         skipped: dict[str, str] = {}
         for index, item in enumerate(items):

@@ -251,7 +251,7 @@ class _Pool:
 def _jobs(source: ConcrexitSource | FolderSource, photo_ids: list[int]) -> list[EncodeJob]:
     photos = list(Photo.objects.filter(pk__in=photo_ids).select_related("album").order_by("id"))
     if isinstance(source, ConcrexitSource):
-        services.photo_urls_refresh(photos)
+        services.photo_urls_refresh(photos, source=source)
     options = services.engine_options()
     jobs = []
     for photo in photos:
@@ -277,9 +277,7 @@ def _jobs(source: ConcrexitSource | FolderSource, photo_ids: list[int]) -> list[
 
 def _store(result: EncodeResult, *, path: str, summary: ImportSummary) -> None:
     if result.analysis is None:
-        services.photo_fail(photo_id=result.photo_id, error=result.error)
-        summary.photos_failed += 1
-        summary.errors.append(f"photo {result.source_id}: {result.error}")
+        _fail(result, result.error, summary=summary)
         return
     try:
         faces, matches = services.photo_store(photo_id=result.photo_id, analysis=result.analysis, path=path)
@@ -288,10 +286,15 @@ def _store(result: EncodeResult, *, path: str, summary: ImportSummary) -> None:
     except (DatabaseError, OSError) as exc:
         # Storage or database trouble with this photo: record it, go on.
         logger.exception("photo %s could not be stored", result.source_id)
-        services.photo_fail(photo_id=result.photo_id, error=f"could not be stored: {exc}")
-        summary.photos_failed += 1
-        summary.errors.append(f"photo {result.source_id}: could not be stored: {exc}")
+        _fail(result, f"could not be stored: {exc}", summary=summary)
         return
     summary.photos_encoded += 1
     summary.faces += faces
     summary.matches += matches
+
+
+def _fail(result: EncodeResult, error: str, *, summary: ImportSummary) -> None:
+    """Record a photo's failure (retried on the next run) and count it."""
+    services.photo_fail(photo_id=result.photo_id, error=error)
+    summary.photos_failed += 1
+    summary.errors.append(f"photo {result.source_id}: {error}")

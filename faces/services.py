@@ -12,6 +12,7 @@ import logging
 import mimetypes
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -102,8 +103,9 @@ def album_sync(*, source: str, location: str, remote: SourceAlbum, listing: Albu
             result.unchanged += 1
         photo.save(update_fields=fields)
     for gone in existing.values():
-        _delete_photo_file(gone)
         gone.delete()
+        # After the commit, as in photo_store: a rolled-back sync keeps the file.
+        transaction.on_commit(partial(_delete_photo_file, gone))
         result.removed += 1
     return result
 
@@ -242,13 +244,16 @@ def concrexit_source(*, for_page: bool = False) -> ConcrexitSource:
 REFRESH_FAILURE_MEMORY_S = 60
 
 
-def photo_urls_refresh(photos: list[Photo], *, for_page: bool = False) -> None:
+def photo_urls_refresh(
+    photos: list[Photo], *, for_page: bool = False, source: ConcrexitSource | None = None
+) -> None:
     """Re-fetch signed URLs for website photos about to expire.
 
     One album request refreshes all of that album's photos. When the site
     cannot be reached, the cached URLs are kept; `selectors.with_display_urls`
     then hides the ones already expired. For pages, an album whose refresh
-    just failed is not tried again for a minute.
+    just failed is not tried again for a minute. An import passes its own
+    source, so its session is reused rather than one made per chunk.
     """
     now = timezone.now()
     margin = settings.THALIA_URL_REFRESH_MARGIN_SECONDS
@@ -259,11 +264,12 @@ def photo_urls_refresh(photos: list[Photo], *, for_page: bool = False) -> None:
     }
     if not stale_albums:
         return
-    try:
-        source = concrexit_source(for_page=for_page)
-    except SourceError as exc:
-        logger.warning("cannot refresh photo URLs: %s", exc)
-        return
+    if source is None:
+        try:
+            source = concrexit_source(for_page=for_page)
+        except SourceError as exc:
+            logger.warning("cannot refresh photo URLs: %s", exc)
+            return
     by_id = {photo.pk: photo for photo in photos}
     for album in stale_albums.values():
         failure_key = f"throwback:url-refresh-failed:{album.pk}"

@@ -64,6 +64,12 @@ class SeveralFacesFound(ReferenceRejected):
     message = "This photo shows more than one face. Use a photo with only you in it."
 
 
+def upload_limit_bytes() -> int:
+    """THROWBACK_UPLOAD_MAX_MB in bytes: the one place the selfie size limit is computed."""
+    limit: int = settings.THROWBACK_UPLOAD_MAX_MB * 1024 * 1024
+    return limit
+
+
 def consent_give(*, member: Member) -> None:
     """Record consent to face processing, once, with its time."""
     if member.consent_given_at is None:
@@ -79,8 +85,7 @@ def reference_add(*, member: Member, data: bytes) -> ReferenceFace:
     """
     if not member.has_consented:
         raise ConsentRequired()
-    max_bytes = settings.THROWBACK_UPLOAD_MAX_MB * 1024 * 1024
-    if len(data) > max_bytes:
+    if len(data) > upload_limit_bytes():
         raise UploadTooLarge(
             f"This file is {len(data) / 1024 / 1024:.1f} MB; the limit is {settings.THROWBACK_UPLOAD_MAX_MB} MB."
         )
@@ -141,7 +146,7 @@ def reference_delete(*, member: Member, reference_id: int) -> bool:
             return False
         name = reference.image.name
         reference.delete()  # matches go with it (on_delete=CASCADE)
-        transaction.on_commit(lambda: default_storage.delete(name))
+        transaction.on_commit(lambda: _storage_delete([name]))
     return True
 
 

@@ -7,7 +7,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.core.files.uploadhandler import FileUploadHandler, SkipFile
 from django.http import HttpRequest
 
-from members.services import NotAnImage, UploadTooLarge
+from members.services import NotAnImage, UploadTooLarge, upload_limit_bytes
 
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
 
@@ -24,7 +24,7 @@ class SizeLimitUploadHandler(FileUploadHandler):
 
     def __init__(self, request: HttpRequest | None = None) -> None:
         super().__init__(request)
-        self.limit_bytes = settings.THROWBACK_UPLOAD_MAX_MB * 1024 * 1024
+        self.limit_bytes = upload_limit_bytes()
         self.received_bytes = 0  # all files of the request together
 
     def receive_data_chunk(self, raw_data: bytes, start: int) -> bytes:
@@ -49,7 +49,7 @@ def check_upload_size(request: HttpRequest) -> None:
     Call before reading request.POST or FILES: a file that SizeLimitUploadHandler
     dropped would otherwise only look missing.
     """
-    limit = settings.THROWBACK_UPLOAD_MAX_MB * 1024 * 1024
+    limit = upload_limit_bytes()
     try:
         length = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
@@ -63,7 +63,7 @@ def check_upload_size(request: HttpRequest) -> None:
 
 def read_uploaded_file(upload: UploadedFile) -> bytes:
     """The bytes of one uploaded file; UploadTooLarge past the limit."""
-    if (upload.size or 0) > settings.THROWBACK_UPLOAD_MAX_MB * 1024 * 1024:
+    if (upload.size or 0) > upload_limit_bytes():
         raise _too_large()
     data: bytes = upload.read()
     return data

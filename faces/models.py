@@ -7,6 +7,7 @@ from django.db import models
 from django.db.models import F, Q
 
 from faces.fields import EncodingModel
+from thalia.models import AlbumAccess
 
 
 class Album(models.Model):
@@ -36,10 +37,18 @@ class Album(models.Model):
 
 class PhotoQuerySet(models.QuerySet["Photo"]):
     def matched_to(self, member: settings.AUTH_USER_MODEL) -> PhotoQuerySet:  # type: ignore[name-defined]
-        """Photos the member appears in, in visible albums, newest album first."""
+        """Photos the member appears in, in visible albums, newest album first.
+
+        A member who logged in with Thalia sees website albums only when the
+        site said they may open them (thalia.AlbumAccess); folder albums and
+        local accounts are not limited by the website.
+        """
+        photos = self.filter(album__hidden=False, album__missing=False, faces__matches__member=member)
+        if getattr(member, "thalia_id", None):
+            allowed = AlbumAccess.objects.filter(member=member).values("album_slug")
+            photos = photos.filter(~Q(album__source=Album.Source.CONCREXIT) | Q(album__source_id__in=allowed))
         return (
-            self.filter(album__hidden=False, album__missing=False, faces__matches__member=member)
-            .distinct()
+            photos.distinct()
             .select_related("album")
             .order_by(F("album__date").desc(nulls_last=True), "-album__created", "album_id", "id")
         )

@@ -28,6 +28,8 @@ from faces.engine import Analysis, EngineOptions
 from faces.models import Album, FaceEncoding, Match, Photo
 from faces.sources import AlbumListing, SourceAlbum, SourceError
 from faces.sources.concrexit import ConcrexitSource
+from thalia import services as thalia_services
+from thalia.oauth import OAuthError
 
 logger = logging.getLogger(__name__)
 
@@ -229,16 +231,34 @@ def url_is_fresh(photo: Photo, *, now: dt.datetime, margin_s: int) -> bool:
 def concrexit_source(*, for_page: bool = False) -> ConcrexitSource:
     """The website's API from settings.
 
-    A page that waits for the website gets a short timeout and no retries,
-    so a slow or absent site costs a member seconds, not minutes.
+    The token is Throwback's stored grant (`manage.py connect_thalia`),
+    renewed when it is about to expire and once more when the site refuses
+    it; without a stored grant, THALIA_ACCESS_TOKEN. A page that waits for
+    the website gets a short timeout and no retries, so a slow or absent
+    site costs a member seconds, not minutes.
     """
+    try:
+        stored = thalia_services.importer_token()
+    except OAuthError as exc:
+        raise SourceError(
+            f"cannot renew Throwback's token for the website: {exc}", permanent=exc.permanent
+        ) from exc
     return ConcrexitSource(
         settings.THALIA_API_URL,
-        settings.THALIA_ACCESS_TOKEN,
+        stored or settings.THALIA_ACCESS_TOKEN,
         timeout_s=settings.THALIA_PAGE_TIMEOUT_SECONDS if for_page else settings.THALIA_TIMEOUT_SECONDS,
         retries=0 if for_page else settings.THALIA_RETRIES,
         file_hosts=tuple(settings.THALIA_FILE_HOSTS),
+        renew=_renew_stored_token if stored else None,
     )
+
+
+def _renew_stored_token(rejected: str) -> str | None:
+    try:
+        return thalia_services.importer_token_renew(rejected=rejected)
+    except OAuthError as exc:
+        logger.warning("the website refused Throwback's token and renewing it failed: %s", exc)
+        return None
 
 
 REFRESH_FAILURE_MEMORY_S = 60

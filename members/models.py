@@ -9,9 +9,15 @@ from faces.fields import EncodingModel
 
 
 class Member(AbstractUser):
-    """A local account; consent to face processing is recorded with its time."""
+    """A local account; consent to face processing is recorded with its time.
+
+    `thalia_id` links the account to a member of the association's website
+    (the OpenID Connect `sub`); it is set once, at the first "Log in with
+    Thalia", and found again at every later one. Local accounts have none.
+    """
 
     consent_given_at = models.DateTimeField(null=True, blank=True)
+    thalia_id = models.CharField(max_length=255, unique=True, null=True, blank=True, editable=False)
 
     @property
     def has_consented(self) -> bool:

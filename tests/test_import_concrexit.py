@@ -320,8 +320,8 @@ def test_a_refused_token_fails_clearly_and_stores_nothing(fake: FakeConcrexit, s
         import_command()
 
     assert str(raised.value) == (
-        f"Import failed: {fake.base_url}{FIRST_PAGE}: HTTP 403 (the website refused "
-        "THALIA_ACCESS_TOKEN: is it a member's token with scope photos:read, and unexpired?)"
+        f"Import failed: {fake.base_url}{FIRST_PAGE}: HTTP 403 (the website refused the token: is it "
+        "a member's token with scope photos:read, and unexpired? Run `manage.py connect_thalia` to reconnect)"
     )
     assert (Album.objects.count(), Photo.objects.count()) == (0, 0)
     assert fake.requests == [("GET", FIRST_PAGE)]
@@ -334,7 +334,9 @@ def test_a_missing_token_fails_before_any_request(fake: FakeConcrexit, settings)
     with pytest.raises(CommandError) as raised:
         import_command()
 
-    assert str(raised.value) == "Import failed: THALIA_ACCESS_TOKEN is not set"
+    assert str(raised.value) == (
+        "Import failed: no token for the website: run `manage.py connect_thalia` or set THALIA_ACCESS_TOKEN"
+    )
     assert (Album.objects.count(), fake.requests) == (0, [])
 
 

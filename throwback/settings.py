@@ -217,3 +217,20 @@ THALIA_PAGE_TIMEOUT_SECONDS = env_float("THALIA_PAGE_TIMEOUT_SECONDS", 3.0)
 THALIA_RETRIES = env_int("THALIA_RETRIES", 3, minimum=0)
 # Hosts besides THALIA_API_URL's that may serve photo files (the site's CDN).
 THALIA_FILE_HOSTS = env_list("THALIA_FILE_HOSTS", [])
+
+# --- Log in with Thalia; Throwback's own connection to the website ----------
+# (issue 7; the app `thalia`, see docs/architecture.md)
+INSTALLED_APPS += ["thalia"]
+AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend", "thalia.backends.ThaliaBackend"]
+# Refreshes a Thalia member's accessible albums when they are stale.
+MIDDLEWARE += ["thalia.middleware.album_access_middleware"]
+# The OpenID Connect provider: concrexit serves it under /user/oauth/ of its site.
+THALIA_OIDC_URL = env_str("THALIA_OIDC_URL", THALIA_API_URL).rstrip("/")
+# "Log in with Thalia" is offered only when a client id is set.
+THALIA_OIDC_CLIENT_ID = env_str("THALIA_OIDC_CLIENT_ID", "")
+THALIA_OIDC_CLIENT_SECRET = env_str("THALIA_OIDC_CLIENT_SECRET", "")
+THALIA_OIDC_SCOPES = env_str("THALIA_OIDC_SCOPES", "openid photos:read")
+THALIA_CONNECT_SCOPES = env_str("THALIA_CONNECT_SCOPES", "photos:read events:read")
+THALIA_OIDC_TIMEOUT_SECONDS = env_float("THALIA_OIDC_TIMEOUT_SECONDS", 10.0)
+# A member's accessible albums are fetched again after this long (when their token still works).
+THALIA_ALBUM_ACCESS_MAX_AGE_SECONDS = env_int("THALIA_ALBUM_ACCESS_MAX_AGE_SECONDS", 3600, minimum=0)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import quote, urljoin, urlsplit
 
@@ -61,12 +61,19 @@ class ConcrexitSource:
         timeout_s: float = 20.0,
         retries: int = 3,
         file_hosts: tuple[str, ...] = (),
+        renew: Callable[[str], str | None] | None = None,
     ) -> None:
+        """`renew(rejected_token)` (Throwback's stored grant) gives a new token
+        after the site refused one with 401/403, or None; it is asked once per
+        source, so an album that is simply forbidden costs at most one renewal."""
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise SourceError(f"THALIA_API_URL {base_url!r} is not an http(s) URL", permanent=True)
         if not token:
-            raise SourceError("THALIA_ACCESS_TOKEN is not set", permanent=True)
+            raise SourceError(
+                "no token for the website: run `manage.py connect_thalia` or set THALIA_ACCESS_TOKEN",
+                permanent=True,
+            )
         self.base_url = base_url.rstrip("/")
         self.token = token
         self.timeout_s = timeout_s
@@ -79,15 +86,20 @@ class ConcrexitSource:
         )
         self.session = make_session(retries)
         self.session.headers["Authorization"] = f"Bearer {token}"
+        self._renew = renew
 
     # --- API --------------------------------------------------------------
     def _get_json(self, url: str) -> Any:
         self._check_url(url)
-        try:
-            response = self.session.get(url, timeout=self.timeout_s, allow_redirects=False)
-        except requests.RequestException as exc:
-            raise SourceError(f"{url}: {exc.__class__.__name__}", permanent=False) from exc
-        if response.status_code in (403, 404):
+        response = self._send(url)
+        if response.status_code in (401, 403) and self._renew is not None:
+            renew, self._renew = self._renew, None
+            fresh = renew(self.token)
+            if fresh is not None:
+                self.token = fresh
+                self.session.headers["Authorization"] = f"Bearer {fresh}"
+                response = self._send(url)
+        if response.status_code in (401, 403, 404):
             raise SourceError(f"{url}: HTTP {response.status_code}", permanent=True)
         if response.status_code != 200:
             raise SourceError(f"{url}: HTTP {response.status_code}", permanent=False)
@@ -95,6 +107,12 @@ class ConcrexitSource:
             return response.json()
         except ValueError as exc:
             raise SourceError(f"{url}: the answer is not JSON", permanent=False) from exc
+
+    def _send(self, url: str) -> requests.Response:
+        try:
+            return self.session.get(url, timeout=self.timeout_s, allow_redirects=False)
+        except requests.RequestException as exc:
+            raise SourceError(f"{url}: {exc.__class__.__name__}", permanent=False) from exc
 
     def _check_url(self, url: str) -> None:
         """API requests carry the token: only to the site's own scheme and host."""
@@ -112,10 +130,10 @@ class ConcrexitSource:
             try:
                 page = self._get_json(url)
             except SourceError as exc:
-                if len(seen) == 1 and "HTTP 403" in str(exc):
+                if len(seen) == 1 and ("HTTP 403" in str(exc) or "HTTP 401" in str(exc)):
                     raise SourceError(
-                        f"{exc} (the website refused THALIA_ACCESS_TOKEN: is it a member's token "
-                        "with scope photos:read, and unexpired?)",
+                        f"{exc} (the website refused the token: is it a member's token with scope "
+                        "photos:read, and unexpired? Run `manage.py connect_thalia` to reconnect)",
                         permanent=True,
                     ) from exc
                 raise
@@ -137,7 +155,7 @@ class ConcrexitSource:
             logger.warning("skipping album without slug or title: %r", item)
             return None
         if item.get("accessible") is False:
-            logger.info("album %s is not accessible to the importer's token", slug)
+            logger.info("album %s is not accessible with this token", slug)
             return None
         event = item.get("event")
         event_id = event if isinstance(event, int) and not isinstance(event, bool) else None

@@ -1,0 +1,218 @@
+# ruff: noqa: F811  (the `provider` and `website` fixtures come from test_thalia_login)
+"""Throwback's own access to the website: `connect_thalia` once, then access
+tokens renewed by Throwback itself, one renewal however many processes find
+the token stale, and one renewal-and-retry when the site refuses it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import io
+import re
+import threading
+from urllib.parse import urlsplit
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import connection as db_connection
+from django.test import Client
+from django.utils import timezone
+
+from faces.services import concrexit_source
+from faces.sources import SourceAlbum, SourceError
+from tests.fake_oidc import FakeOIDC, MemberAwareConcrexit
+from tests.test_thalia_login import at_provider, provider, website  # noqa: F401  (fixtures)
+from thalia.models import ThaliaConnection
+from thalia.services import importer_token_renew
+
+CODE_PAGE = "http://testserver/accounts/thalia/code/"
+
+
+def connect(client: Client, monkeypatch: pytest.MonkeyPatch, *, tamper_state: bool = False) -> str:
+    """Run connect_thalia as an admin would: open the printed address, allow,
+    copy the code from Throwback's code page into the prompt. Returns the output."""
+    out = io.StringIO()
+
+    def admin_answers(prompt: str) -> str:
+        url = re.search(r"http://\S+/user/oauth/authorize/\?\S+", out.getvalue())
+        assert url is not None, out.getvalue()
+        location = urlsplit(at_provider(url[0]))
+        page = client.get(location.path + "?" + location.query).content.decode()
+        shown = re.search(r'<code id="connect-code">([^<]*)</code>', page)
+        assert shown is not None, page
+        code, state = html.unescape(shown[1]).split()
+        return f"{code} {'x' + state if tamper_state else state}"
+
+    monkeypatch.setattr("builtins.input", admin_answers)
+    call_command("connect_thalia", redirect_uri=CODE_PAGE, stdout=out)
+    return out.getvalue()
+
+
+@pytest.mark.django_db
+def test_connect_thalia_keeps_a_grant_that_imports_use(
+    client: Client,
+    provider: FakeOIDC,
+    website: MemberAwareConcrexit,
+    monkeypatch: pytest.MonkeyPatch,
+    settings,  # type: ignore[no-untyped-def]
+) -> None:
+    settings.THALIA_ACCESS_TOKEN = ""
+    website.add_album("open", "Open", [])
+    website.accessible_to[provider.user] = {"open"}  # the account the admin allowed access with
+
+    output = connect(client, monkeypatch)
+
+    stored = ThaliaConnection.objects.get()
+    assert provider.live_access_tokens() == [stored.access_token]
+    assert (stored.scope, stored.last_error) == ("photos:read events:read", "")
+    assert stored.refresh_token and stored.refresh_token != stored.access_token
+    assert output.splitlines()[-1].startswith(
+        f"Connected to {provider.base_url} with scope photos:read events:read; the access token lasts until "
+    )
+    source = concrexit_source()
+    assert source.token == stored.access_token
+    assert [album.source_id for album in source.albums()] == ["open"]
+
+
+@pytest.mark.django_db
+def test_connect_thalia_refuses_a_code_from_another_attempt(
+    client: Client,
+    provider: FakeOIDC,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with pytest.raises(CommandError, match="That code belongs to another attempt"):
+        connect(client, monkeypatch, tamper_state=True)
+    assert ThaliaConnection.objects.count() == 0
+    assert provider.token_requests("authorization_code") == 0
+
+
+@pytest.mark.django_db
+def test_connect_thalia_needs_a_client_id(settings) -> None:  # type: ignore[no-untyped-def]
+    settings.THALIA_OIDC_CLIENT_ID = ""
+    with pytest.raises(CommandError, match="THALIA_OIDC_CLIENT_ID is not set"):
+        call_command("connect_thalia", redirect_uri=CODE_PAGE)
+
+
+@pytest.fixture
+def connected(client: Client, provider: FakeOIDC, monkeypatch: pytest.MonkeyPatch) -> ThaliaConnection:
+    connect(client, monkeypatch)
+    monkeypatch.undo()
+    return ThaliaConnection.objects.get()
+
+
+@pytest.mark.django_db
+def test_the_stored_grant_comes_before_the_token_from_the_environment(
+    connected: ThaliaConnection,
+    website: MemberAwareConcrexit,
+    settings,  # type: ignore[no-untyped-def]
+) -> None:
+    assert website.token == settings.THALIA_ACCESS_TOKEN
+    assert concrexit_source().token == connected.access_token
+    ThaliaConnection.objects.all().delete()
+    assert concrexit_source().token == website.token
+
+
+@pytest.mark.django_db
+def test_a_token_about_to_expire_is_renewed_before_use(
+    connected: ThaliaConnection,
+    provider: FakeOIDC,
+    website: MemberAwareConcrexit,
+) -> None:
+    old = connected.access_token
+    ThaliaConnection.objects.update(expires_at=timezone.now() + dt.timedelta(minutes=4))
+
+    source = concrexit_source()
+
+    renewed = ThaliaConnection.objects.get()
+    assert provider.token_requests("refresh_token") == 1
+    assert source.token == renewed.access_token != old
+    assert renewed.refresh_token != connected.refresh_token  # rotated
+    assert renewed.expires_at > timezone.now() + dt.timedelta(hours=9)
+    assert provider.live_access_tokens() == [renewed.access_token]
+    assert old not in website.tokens
+
+
+@pytest.mark.django_db
+def test_a_refused_token_is_renewed_once_and_the_request_retried(
+    connected: ThaliaConnection,
+    provider: FakeOIDC,
+    website: MemberAwareConcrexit,
+) -> None:
+    website.add_album("open", "Open", [])
+    website.add_album("closed", "Closed", [])
+    website.accessible_to[provider.user] = {"open"}
+    source = concrexit_source()
+    website.forget_token(connected.access_token)  # revoked at the site before it expired
+
+    assert [album.source_id for album in source.albums()] == ["open"]
+
+    assert provider.token_requests("refresh_token") == 1
+    assert source.token == ThaliaConnection.objects.get().access_token != connected.access_token
+    # An album the site forbids is a 403 too: it does not cost another renewal.
+    with pytest.raises(SourceError, match="closed/: HTTP 403"):
+        source.photos(SourceAlbum("closed", "Closed"))
+    assert provider.token_requests("refresh_token") == 1
+
+
+@pytest.mark.django_db
+def test_a_refused_refresh_token_fails_clearly_and_is_recorded(
+    connected: ThaliaConnection,
+    provider: FakeOIDC,
+) -> None:
+    ThaliaConnection.objects.update(refresh_token="revoked", expires_at=timezone.now())
+
+    with pytest.raises(SourceError) as raised:
+        concrexit_source()
+
+    message = f"cannot renew Throwback's token for the website: {provider.base_url}/user/oauth/token/: HTTP 400 invalid_grant"
+    assert (str(raised.value), raised.value.permanent) == (message, True)
+    assert (
+        ThaliaConnection.objects.get().last_error
+        == f"{provider.base_url}/user/oauth/token/: HTTP 400 invalid_grant"
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_processes_renewing_at_once_make_one_refresh_and_share_its_token(
+    connected: ThaliaConnection,
+    provider: FakeOIDC,
+) -> None:
+    provider.token_delay_s = 0.5  # the first renewal is still at the site while the others ask
+    start = threading.Barrier(4)
+    results: list[str] = []
+    errors: list[BaseException] = []
+
+    def renew() -> None:
+        try:
+            start.wait()
+            results.append(importer_token_renew(rejected=connected.access_token))
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+        finally:
+            db_connection.close()  # each thread has its own database connection
+
+    threads = [threading.Thread(target=renew) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert errors == []
+    stored = ThaliaConnection.objects.get()
+    assert provider.token_requests("refresh_token") == 1
+    assert results == [stored.access_token] * 4
+    assert provider.live_access_tokens() == [stored.access_token]
+
+
+@pytest.mark.django_db
+def test_the_admin_shows_the_connection_but_never_its_tokens(
+    connected: ThaliaConnection, admin_client: Client
+) -> None:
+    page = admin_client.get(f"/admin/thalia/thaliaconnection/{connected.pk}/change/").content.decode()
+
+    assert "photos:read events:read" in page
+    assert connected.access_token not in page
+    assert connected.refresh_token not in page
+    assert admin_client.get("/admin/thalia/thaliaconnection/add/").status_code == 403

@@ -24,6 +24,8 @@ from faces.services import concrexit_source
 from faces.sources import SourceAlbum, SourceError
 from tests.fake_oidc import FakeOIDC, MemberAwareConcrexit
 from tests.test_thalia_login import at_provider, provider, website  # noqa: F401  (fixtures)
+from thalia.checks import check_thalia
+from thalia.management.commands.connect_thalia import parse_answer
 from thalia.models import ThaliaConnection
 from thalia.services import importer_token_renew
 
@@ -216,3 +218,54 @@ def test_the_admin_shows_the_connection_but_never_its_tokens(
     assert connected.access_token not in page
     assert connected.refresh_token not in page
     assert admin_client.get("/admin/thalia/thaliaconnection/add/").status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        ("abc xyz", ("abc", "xyz")),
+        ("  abc  ", ("abc", None)),
+        ("https://throwback.example.org/accounts/thalia/code/?code=abc&state=xyz", ("abc", "xyz")),
+        ("/accounts/thalia/code/?code=abc", ("abc", None)),
+    ],
+)
+def test_connect_thalia_reads_the_code_page_line_an_address_or_a_bare_code(
+    answer: str, expected: tuple[str, str | None]
+) -> None:
+    assert parse_answer(answer) == expected
+
+
+@pytest.mark.parametrize(
+    ("answer", "message"),
+    [
+        ("", "No code given"),
+        ("a b c", "Expected the code and the state, separated by a space"),
+        (
+            "https://throwback.example.org/accounts/thalia/code/?error=access_denied",
+            "The website refused: access_denied",
+        ),
+        ("https://throwback.example.org/accounts/thalia/code/", "That address has no code in it"),
+    ],
+)
+def test_connect_thalia_refuses_answers_without_a_code(answer: str, message: str) -> None:
+    with pytest.raises(CommandError, match=f"^{re.escape(message)}$"):
+        parse_answer(answer)
+
+
+def test_the_code_page_shows_a_refusal(client: Client) -> None:
+    page = client.get("/accounts/thalia/code/", {"error": "access_denied"}).content.decode()
+
+    assert "The website did not connect Throwback: access_denied." in page
+
+
+def test_system_checks_refuse_a_bad_provider_address_and_member_scopes_without_openid_or_photos(
+    settings,  # type: ignore[no-untyped-def]
+) -> None:
+    settings.THALIA_OIDC_URL = "thalia.nu"
+    settings.THALIA_OIDC_CLIENT_ID = "throwback"
+    settings.THALIA_OIDC_SCOPES = "profile:read"
+
+    assert [problem.id for problem in check_thalia()] == ["thalia.E001", "thalia.E002", "thalia.E003"]
+    settings.THALIA_OIDC_URL = "https://thalia.nu"
+    settings.THALIA_OIDC_SCOPES = "openid photos:read"
+    assert check_thalia() == []

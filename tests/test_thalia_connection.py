@@ -20,6 +20,7 @@ from django.db import connection as db_connection
 from django.test import Client
 from django.utils import timezone
 
+from faces.models import Album
 from faces.services import concrexit_source
 from faces.sources import SourceAlbum, SourceError
 from tests.fake_oidc import FakeOIDC, MemberAwareConcrexit
@@ -76,6 +77,8 @@ def test_connect_thalia_keeps_a_grant_that_imports_use(
     source = concrexit_source()
     assert source.token == stored.access_token
     assert [album.source_id for album in source.albums()] == ["open"]
+    call_command("import_albums", workers=1, no_progress=True, stdout=io.StringIO())
+    assert list(Album.objects.values_list("source_id", flat=True)) == ["open"]
 
 
 @pytest.mark.django_db

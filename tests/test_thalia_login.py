@@ -141,6 +141,18 @@ def test_first_login_makes_a_linked_member_and_later_logins_find_the_same_one(
 
 
 @pytest.mark.django_db
+def test_a_confidential_client_sends_its_secret(client: Client, provider: FakeOIDC, settings) -> None:  # type: ignore[no-untyped-def]
+    provider.add_client(CLIENT_ID, {CALLBACK}, secret="s3cret")
+    settings.THALIA_OIDC_CLIENT_SECRET = "s3cret"
+
+    response = log_in(client)
+
+    assert (response.status_code, response["Location"]) == (302, "/")
+    settings.THALIA_OIDC_CLIENT_SECRET = "wrong"
+    assert_failure_page(log_in(Client()), 502, "Thalia could not log you in right now. Please try again.")
+
+
+@pytest.mark.django_db
 def test_login_returns_to_the_page_asked_for(client: Client, provider: FakeOIDC) -> None:
     response = back(client, at_provider(start(client, "?next=/references/")))
 

@@ -88,7 +88,9 @@ class CallbackView(OIDCAuthenticationCallbackView):  # type: ignore[misc]
         except requests.HTTPError as exc:
             logger.warning("Thalia login failed at the token or userinfo endpoint: %s", exc)
             status = exc.response.status_code if exc.response is not None else 0
-            return login_failed(request, "code" if status in (400, 401, 403) else "provider_error")
+            # 400 is the token endpoint refusing the code (invalid_grant); 401 a wrong client
+            # secret, a matter for the log and the admin rather than the member.
+            return login_failed(request, "code" if status == 400 else "provider_error")
         except requests.RequestException as exc:
             logger.warning("Thalia login failed: %s: %s", exc.__class__.__name__, exc)
             return login_failed(request, "unreachable")

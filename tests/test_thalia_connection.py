@@ -11,7 +11,7 @@ import html
 import io
 import re
 import threading
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.core.management import call_command
@@ -23,6 +23,7 @@ from django.utils import timezone
 from faces.models import Album
 from faces.services import concrexit_source
 from faces.sources import SourceAlbum, SourceError
+from tests.factories import MemberFactory
 from tests.fake_oidc import FakeOIDC, MemberAwareConcrexit
 from tests.test_thalia_login import at_provider, provider, website  # noqa: F401  (fixtures)
 from thalia.checks import check_thalia
@@ -272,3 +273,43 @@ def test_system_checks_refuse_a_bad_provider_address_and_member_scopes_without_o
     settings.THALIA_OIDC_URL = "https://thalia.nu"
     settings.THALIA_OIDC_SCOPES = "openid photos:read"
     assert check_thalia() == []
+
+
+@pytest.mark.django_db
+def test_a_superuser_connects_throwback_in_the_browser(
+    admin_client: Client,
+    admin_user,
+    provider: FakeOIDC,  # type: ignore[no-untyped-def]
+) -> None:
+    response = admin_client.get("/accounts/thalia/connect/")
+    assert response.status_code == 302
+    params = parse_qs(urlsplit(response["Location"]).query)
+    assert (params["redirect_uri"], params["scope"]) == ([CODE_PAGE], ["photos:read events:read"])
+    location = urlsplit(at_provider(response["Location"]))
+
+    response = admin_client.get(location.path + "?" + location.query)
+
+    assert (response.status_code, response["Location"]) == (302, "/admin/thalia/thaliaconnection/")
+    stored = ThaliaConnection.objects.get()
+    assert stored.connected_by == admin_user.username
+    assert provider.live_access_tokens() == [stored.access_token]
+
+
+@pytest.mark.django_db
+def test_a_code_for_another_browser_connection_is_only_shown(
+    admin_client: Client, provider: FakeOIDC
+) -> None:
+    admin_client.get("/accounts/thalia/connect/")
+
+    page = admin_client.get("/accounts/thalia/code/", {"code": "abc", "state": "forged"}).content.decode()
+
+    assert '<code id="connect-code">abc forged</code>' in page
+    assert ThaliaConnection.objects.count() == 0
+    assert provider.token_requests("authorization_code") == 0
+
+
+@pytest.mark.django_db
+def test_only_a_superuser_may_connect_throwback(client: Client, provider: FakeOIDC) -> None:
+    client.force_login(MemberFactory(is_staff=True))
+
+    assert client.get("/accounts/thalia/connect/").status_code == 403

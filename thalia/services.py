@@ -106,6 +106,12 @@ def connection_store(*, tokens: oauth.Tokens, connected_by: str) -> ThaliaConnec
     return connection
 
 
+def connection_connect(*, code: str, verifier: str, redirect_uri: str, connected_by: str) -> ThaliaConnection:
+    """Exchange the admin's authorization code (PKCE) and keep the grant; OAuthError when refused."""
+    tokens = oauth.exchange_code(code=code, verifier=verifier, redirect_uri=redirect_uri)
+    return connection_store(tokens=tokens, connected_by=connected_by)
+
+
 def importer_token() -> str | None:
     """Throwback's access token, renewed first when it expires within 5
     minutes; None when Throwback was never connected. Raises OAuthError when

@@ -9,20 +9,27 @@ website down, a bad ID token) into a page that says so, never a 500.
 from __future__ import annotations
 
 import logging
+import secrets
 from typing import Any
 
 import jwt
 import requests
-from django.core.exceptions import SuspiciousOperation
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, SuspiciousOperation
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET
 from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthenticationRequestView
 
-from thalia import oauth, oidc
+from thalia import oauth, oidc, services
 from thalia.session import login_keep
 
 logger = logging.getLogger(__name__)
+
+CONNECT_KEY = "thalia_connect"  # the pending browser connection: state and PKCE verifier
 
 FAILURES = {
     # code: (HTTP status, what the member reads)
@@ -119,14 +126,47 @@ class CallbackView(OIDCAuthenticationCallbackView):  # type: ignore[misc]
 
 
 @require_GET
-def code(request: HttpRequest) -> HttpResponse:
-    """Where `connect_thalia` has the website send the admin: shows the code to paste."""
-    return render(
-        request,
-        "thalia/code.html",
-        {
-            "code": request.GET.get("code", ""),
-            "state": request.GET.get("state", ""),
-            "error": request.GET.get("error", ""),
-        },
+@login_required
+def connect(request: HttpRequest) -> HttpResponse:
+    """A superuser connects Throwback to the website in the browser (like `connect_thalia`)."""
+    if not oauth.login_enabled():
+        raise Http404("No OAuth application is configured (THALIA_OIDC_CLIENT_ID)")
+    if not request.user.is_superuser:
+        raise PermissionDenied("Only a superuser connects Throwback to the website")
+    verifier, challenge = oauth.pkce_pair()
+    state = secrets.token_urlsafe(16)
+    request.session[CONNECT_KEY] = {"state": state, "verifier": verifier}
+    return redirect(
+        oauth.authorization_url(
+            redirect_uri=request.build_absolute_uri(reverse("thalia:code")),
+            scope=settings.THALIA_CONNECT_SCOPES,
+            state=state,
+            challenge=challenge,
+        )
     )
+
+
+@require_GET
+def code(request: HttpRequest) -> HttpResponse:
+    """Where the website sends an admin who connects Throwback.
+
+    After `connect` (same session, a superuser, the state it sent) the code
+    is exchanged here; otherwise the page shows it for `connect_thalia`.
+    """
+    code, state, error = (request.GET.get(name, "") for name in ("code", "state", "error"))
+    pending = request.session.pop(CONNECT_KEY, None)
+    if pending and request.user.is_superuser and code and state == pending["state"]:
+        try:
+            services.connection_connect(
+                code=code,
+                verifier=pending["verifier"],
+                redirect_uri=request.build_absolute_uri(reverse("thalia:code")),
+                connected_by=request.user.get_username(),
+            )
+        except oauth.OAuthError as exc:
+            logger.warning("connecting Throwback to the website failed: %s", exc)
+            error = "the website refused the code; start again"
+        else:
+            messages.success(request, "Throwback is connected to the website; it renews its token itself.")
+            return redirect("admin:thalia_thaliaconnection_changelist")
+    return render(request, "thalia/code.html", {"code": code, "state": state, "error": error})

@@ -50,8 +50,9 @@ class Command(BaseCommand):
                 "That code belongs to another attempt (its state differs): run connect_thalia again"
             )
         try:
-            tokens = oauth.exchange_code(code=code, verifier=verifier, redirect_uri=redirect_uri)
-            connection = services.connection_store(tokens=tokens, connected_by=getpass.getuser())
+            connection = services.connection_connect(
+                code=code, verifier=verifier, redirect_uri=redirect_uri, connected_by=getpass.getuser()
+            )
         except oauth.OAuthError as exc:
             raise CommandError(f"The website did not connect Throwback: {exc}") from exc
         expires = timezone.localtime(connection.expires_at).strftime("%Y-%m-%d %H:%M")

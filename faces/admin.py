@@ -1,10 +1,12 @@
-"""Admin: albums and photos with their encoding status. Encodings are never shown."""
+"""Admin: albums and photos with their encoding status (encodings are never shown),
+and the website connection: its state, never its tokens."""
 
 from __future__ import annotations
 
 from django.contrib import admin
+from django.http import HttpRequest
 
-from faces.models import Album, Photo
+from faces.models import Album, Photo, ThaliaConnection
 
 
 @admin.register(Album)
@@ -22,3 +24,16 @@ class PhotoAdmin(admin.ModelAdmin[Photo]):
     list_select_related = ("album",)
     readonly_fields = ("content_hash", "width", "height", "encoded_at", "error")
     exclude = ("remote_urls",)
+
+
+@admin.register(ThaliaConnection)
+class ThaliaConnectionAdmin(admin.ModelAdmin[ThaliaConnection]):
+    list_display = ("connected_by", "connected_at", "expires_at", "refreshed_at", "scope", "last_error")
+    fields = ("connected_by", "connected_at", "expires_at", "refreshed_at", "scope", "last_error")
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # made by `manage.py connect_thalia`
+
+    def has_change_permission(self, request: HttpRequest, obj: ThaliaConnection | None = None) -> bool:
+        return False

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import mimetypes
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -23,13 +23,13 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
-from faces import matching
+from faces import matching, thalia_grant
 from faces.engine import Analysis, EngineOptions
-from faces.models import Album, FaceEncoding, Match, Photo
+from faces.models import Album, AlbumAccess, FaceEncoding, Match, Photo
 from faces.sources import AlbumListing, SourceAlbum, SourceError
 from faces.sources.concrexit import ConcrexitSource
-from thalia import services as thalia_services
-from thalia.oauth import OAuthError
+from faces.sources.concrexit_oauth import OAuthError
+from members.models import Member
 
 logger = logging.getLogger(__name__)
 
@@ -238,7 +238,7 @@ def concrexit_source(*, for_page: bool = False) -> ConcrexitSource:
     site costs a member seconds, not minutes.
     """
     try:
-        stored = thalia_services.importer_token()
+        stored = thalia_grant.importer_token()
     except OAuthError as exc:
         raise SourceError(
             f"cannot renew Throwback's token for the website: {exc}", permanent=exc.permanent
@@ -255,7 +255,7 @@ def concrexit_source(*, for_page: bool = False) -> ConcrexitSource:
 
 def _renew_stored_token(rejected: str) -> str | None:
     try:
-        return thalia_services.importer_token_renew(rejected=rejected)
+        return thalia_grant.importer_token_renew(rejected=rejected)
     except OAuthError as exc:
         logger.warning("the website refused Throwback's token and renewing it failed: %s", exc)
         return None
@@ -314,3 +314,32 @@ def photo_urls_refresh(
             if photo.pk in by_id:
                 by_id[photo.pk].remote_urls, by_id[photo.pk].urls_fetched_at = item.urls, fetched
         Photo.objects.bulk_update(updated, ["remote_urls", "urls_fetched_at"], batch_size=500)
+
+
+# --- The website albums a Thalia member may see ---------------------------------
+
+
+def album_access_store(*, member: Member, slugs: Iterable[str]) -> None:
+    """Make the member's accessible website albums exactly `slugs`."""
+    wanted = set(slugs)
+    with transaction.atomic():
+        AlbumAccess.objects.filter(member=member).exclude(album_slug__in=wanted).delete()
+        AlbumAccess.objects.bulk_create(
+            [AlbumAccess(member=member, album_slug=slug) for slug in sorted(wanted)], ignore_conflicts=True
+        )
+
+
+def album_access_refresh(*, member: Member, access_token: str) -> int:
+    """Ask the website, with the member's own token, which albums they may
+    open, and store that set. Returns its size; raises SourceError (and
+    keeps the stored set) when the site cannot be asked."""
+    source = ConcrexitSource(
+        settings.THALIA_API_URL,
+        access_token,
+        timeout_s=settings.THALIA_PAGE_TIMEOUT_SECONDS,
+        retries=0,
+        file_hosts=tuple(settings.THALIA_FILE_HOSTS),
+    )
+    slugs = [album.source_id for album in source.albums()]  # albums() leaves out inaccessible ones
+    album_access_store(member=member, slugs=slugs)
+    return len(slugs)

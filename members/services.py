@@ -1,4 +1,4 @@
-"""Consent and reference faces: the member-side state changes.
+"""Consent, reference faces and Thalia logins: the member-side state changes.
 
 Upload problems are raised as ReferenceRejected subclasses carrying a stable
 `code` and the message a member sees; views map nothing themselves.
@@ -7,18 +7,24 @@ Upload problems are raised as ReferenceRejected subclasses carrying a stable
 from __future__ import annotations
 
 import io
+import logging
+import secrets
 import uuid
+from collections.abc import Mapping
+from typing import Any
 
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from faces import engine
 from faces.matching import match_lock
 from faces.services import engine_options, reference_match
 from members.models import Member, ReferenceFace
+
+logger = logging.getLogger(__name__)
 
 SELFIE_STORED_MAX_SIDE_PX = 1024
 
@@ -165,3 +171,34 @@ def member_delete(*, member: Member) -> None:
 def _storage_delete(names: list[str]) -> None:
     for name in names:
         default_storage.delete(name)
+
+
+# --- Log in with Thalia ---------------------------------------------------------
+
+
+def member_from_claims(*, claims: Mapping[str, Any]) -> Member:
+    """The member linked to the website member `claims["sub"]`, made at the first login.
+
+    Found by the site's id alone, so a changed name or e-mail address at the
+    site still finds the same member. A new member gets the username
+    `thalia-<id>` (with a random suffix if a local account took it) and no
+    password: they can only log in through the website.
+    """
+    sub = str(claims["sub"])
+    member = Member.objects.filter(thalia_id=sub).first()
+    if member is not None:
+        return member
+    username = f"thalia-{sub}"[:150]
+    if Member.objects.filter(username=username).exists():
+        username = f"{username[:140]}-{secrets.token_hex(4)}"
+    member = Member(username=username, thalia_id=sub)
+    member.set_unusable_password()
+    member.full_clean(exclude=["password"])
+    try:
+        with transaction.atomic():
+            member.save()
+    except IntegrityError:
+        # The same member's first login in another tab, a moment earlier.
+        return Member.objects.get(thalia_id=sub)
+    logger.info("new member %s for website member %s", member.username, sub)
+    return member

@@ -20,16 +20,15 @@ from django.db import connection as db_connection
 from django.test import Client
 from django.utils import timezone
 
-from faces.models import Album
+from faces.management.commands.connect_thalia import parse_answer
+from faces.models import Album, ThaliaConnection
 from faces.services import concrexit_source
 from faces.sources import SourceAlbum, SourceError
+from faces.thalia_grant import importer_token_renew
+from members.checks import check_thalia_login
 from tests.factories import MemberFactory
 from tests.fake_oidc import FakeOIDC, MemberAwareConcrexit
 from tests.test_thalia_login import at_provider, provider, website  # noqa: F401  (fixtures)
-from thalia.checks import check_thalia
-from thalia.management.commands.connect_thalia import parse_answer
-from thalia.models import ThaliaConnection
-from thalia.services import importer_token_renew
 
 CODE_PAGE = "http://testserver/accounts/thalia/code/"
 
@@ -216,12 +215,12 @@ def test_processes_renewing_at_once_make_one_refresh_and_share_its_token(
 def test_the_admin_shows_the_connection_but_never_its_tokens(
     connected: ThaliaConnection, admin_client: Client
 ) -> None:
-    page = admin_client.get(f"/admin/thalia/thaliaconnection/{connected.pk}/change/").content.decode()
+    page = admin_client.get(f"/admin/faces/thaliaconnection/{connected.pk}/change/").content.decode()
 
     assert "photos:read events:read" in page
     assert connected.access_token not in page
     assert connected.refresh_token not in page
-    assert admin_client.get("/admin/thalia/thaliaconnection/add/").status_code == 403
+    assert admin_client.get("/admin/faces/thaliaconnection/add/").status_code == 403
 
 
 @pytest.mark.parametrize(
@@ -269,10 +268,14 @@ def test_system_checks_refuse_a_bad_provider_address_and_member_scopes_without_o
     settings.THALIA_OIDC_CLIENT_ID = "throwback"
     settings.THALIA_OIDC_SCOPES = "profile:read"
 
-    assert [problem.id for problem in check_thalia()] == ["thalia.E001", "thalia.E002", "thalia.E003"]
+    assert [problem.id for problem in check_thalia_login()] == [
+        "members.E001",
+        "members.E002",
+        "members.E003",
+    ]
     settings.THALIA_OIDC_URL = "https://thalia.nu"
     settings.THALIA_OIDC_SCOPES = "openid photos:read"
-    assert check_thalia() == []
+    assert check_thalia_login() == []
 
 
 @pytest.mark.django_db
@@ -289,7 +292,7 @@ def test_a_superuser_connects_throwback_in_the_browser(
 
     response = admin_client.get(location.path + "?" + location.query)
 
-    assert (response.status_code, response["Location"]) == (302, "/admin/thalia/thaliaconnection/")
+    assert (response.status_code, response["Location"]) == (302, "/admin/faces/thaliaconnection/")
     stored = ThaliaConnection.objects.get()
     assert stored.connected_by == admin_user.username
     assert provider.live_access_tokens() == [stored.access_token]

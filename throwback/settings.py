@@ -219,11 +219,10 @@ THALIA_RETRIES = env_int("THALIA_RETRIES", 3, minimum=0)
 THALIA_FILE_HOSTS = env_list("THALIA_FILE_HOSTS", [])
 
 # --- Log in with Thalia; Throwback's own connection to the website ----------
-# (issue 7; the app `thalia`, see docs/architecture.md)
-INSTALLED_APPS += ["thalia"]
-AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend", "thalia.backends.ThaliaBackend"]
+# (issue 7: members/ logs members in, faces/ keeps the grants; see docs/architecture.md)
+AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend", "members.oidc.ThaliaBackend"]
 # Refreshes a Thalia member's accessible albums when they are stale.
-MIDDLEWARE += ["thalia.middleware.album_access_middleware"]
+MIDDLEWARE += ["members.thalia_session.album_access_middleware"]
 # The OpenID Connect provider: concrexit serves it under /user/oauth/ of its site.
 THALIA_OIDC_URL = env_str("THALIA_OIDC_URL", THALIA_API_URL).rstrip("/")
 # "Log in with Thalia" is offered only when a client id is set.

@@ -18,6 +18,4 @@ urlpatterns = [
     path("api/", include((api_patterns, "api"))),
     path("", include("faces.urls")),
     path("", include("members.urls")),
-    # Log in with Thalia (issue 7): /accounts/thalia/…
-    path("", include("thalia.urls")),
 ]

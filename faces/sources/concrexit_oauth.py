@@ -1,4 +1,4 @@
-"""The website's OAuth 2 / OpenID Connect endpoints: the only HTTP client here.
+"""The website's OAuth 2 / OpenID Connect endpoints, next to its API client (concrexit.py).
 
 concrexit (django-oauth-toolkit) serves them under `/user/oauth/` of
 THALIA_OIDC_URL (by default THALIA_API_URL's site). It requires PKCE for the

@@ -1,88 +1,25 @@
-"""State changes for the website account: members who log in with Thalia,
-what the site lets each of them see, and Throwback's own connection.
+"""Throwback's own grant at the website (`manage.py connect_thalia`): kept,
+handed to the importer, and renewed before it expires or after a refusal.
+
+The HTTP requests go through `faces.sources.concrexit_oauth`; this module
+holds the state changes on the single `ThaliaConnection` row.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-import secrets
-from collections.abc import Iterable, Mapping
-from typing import Any
 
-from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
-from faces.sources.concrexit import ConcrexitSource
-from members.models import Member
-from thalia import oauth
-from thalia.models import AlbumAccess, ThaliaConnection
+from faces.models import ThaliaConnection
+from faces.sources import concrexit_oauth as oauth
 
 logger = logging.getLogger(__name__)
 
 # An access token this close to its expiry is renewed before use.
 RENEW_MARGIN = dt.timedelta(minutes=5)
-
-
-# --- Members ---------------------------------------------------------------
-
-
-def member_from_claims(*, claims: Mapping[str, Any]) -> Member:
-    """The member linked to the website member `claims["sub"]`, made at the first login.
-
-    Found by the site's id alone, so a changed name or e-mail address at the
-    site still finds the same member. A new member gets the username
-    `thalia-<id>` (with a random suffix if a local account took it) and no
-    password: they can only log in through the website.
-    """
-    sub = str(claims["sub"])
-    member = Member.objects.filter(thalia_id=sub).first()
-    if member is not None:
-        return member
-    username = f"thalia-{sub}"[:150]
-    if Member.objects.filter(username=username).exists():
-        username = f"{username[:140]}-{secrets.token_hex(4)}"
-    member = Member(username=username, thalia_id=sub)
-    member.set_unusable_password()
-    member.full_clean(exclude=["password"])
-    try:
-        with transaction.atomic():
-            member.save()
-    except IntegrityError:
-        # The same member's first login in another tab, a moment earlier.
-        return Member.objects.get(thalia_id=sub)
-    logger.info("new member %s for website member %s", member.username, sub)
-    return member
-
-
-def album_access_store(*, member: Member, slugs: Iterable[str]) -> None:
-    """Make the member's accessible website albums exactly `slugs`."""
-    wanted = set(slugs)
-    with transaction.atomic():
-        AlbumAccess.objects.filter(member=member).exclude(album_slug__in=wanted).delete()
-        AlbumAccess.objects.bulk_create(
-            [AlbumAccess(member=member, album_slug=slug) for slug in sorted(wanted)], ignore_conflicts=True
-        )
-
-
-def album_access_refresh(*, member: Member, access_token: str) -> int:
-    """Ask the website, with the member's own token, which albums they may
-    open, and store that set. Returns its size; raises SourceError (and
-    keeps the stored set) when the site cannot be asked."""
-    source = ConcrexitSource(
-        settings.THALIA_API_URL,
-        access_token,
-        timeout_s=settings.THALIA_PAGE_TIMEOUT_SECONDS,
-        retries=0,
-        file_hosts=tuple(settings.THALIA_FILE_HOSTS),
-    )
-    slugs = [album.source_id for album in source.albums()]  # albums() leaves out inaccessible ones
-    album_access_store(member=member, slugs=slugs)
-    return len(slugs)
-
-
-# --- Throwback's own connection ------------------------------------------------
 
 
 def connection_store(*, tokens: oauth.Tokens, connected_by: str) -> ThaliaConnection:

@@ -5,6 +5,11 @@ ID token's RS256 signature against the provider's keys (JWKS) and its nonce,
 the userinfo request. This subclass adds what it leaves open: the ID token's
 issuer, audience and expiry are checked, and members are found by the
 site's id (`sub`), never by e-mail address.
+
+mozilla-django-oidc reads its configuration through `get_settings(name)`;
+Throwback's backend and views answer these names from THALIA_OIDC_URL and
+the client settings at call time (`get_setting`), so the endpoints follow
+concrexit's layout and tests can point them at a local provider.
 """
 
 from __future__ import annotations
@@ -13,18 +18,50 @@ import logging
 from typing import Any
 
 import jwt
+from django.conf import settings
 from django.core.exceptions import SuspiciousOperation
 from django.http import HttpRequest
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
+from mozilla_django_oidc.utils import import_from_settings
 
+from faces.sources import concrexit_oauth as oauth
+from members import services
 from members.models import Member
-from thalia import oauth, oidc, services
 
 logger = logging.getLogger(__name__)
 
 
+def derived() -> dict[str, Any]:
+    return {
+        "OIDC_RP_CLIENT_ID": settings.THALIA_OIDC_CLIENT_ID,
+        "OIDC_RP_CLIENT_SECRET": settings.THALIA_OIDC_CLIENT_SECRET,
+        "OIDC_OP_AUTHORIZATION_ENDPOINT": oauth.endpoint("authorize"),
+        "OIDC_OP_TOKEN_ENDPOINT": oauth.endpoint("token"),
+        "OIDC_OP_USER_ENDPOINT": oauth.endpoint("userinfo"),
+        "OIDC_OP_JWKS_ENDPOINT": oauth.endpoint("jwks"),
+        "OIDC_RP_SIGN_ALGO": "RS256",
+        "OIDC_RP_SCOPES": settings.THALIA_OIDC_SCOPES,
+        # concrexit requires PKCE for the authorization-code flow.
+        "OIDC_USE_PKCE": True,
+        "OIDC_PKCE_CODE_CHALLENGE_METHOD": "S256",
+        "OIDC_USE_NONCE": True,
+        "OIDC_TIMEOUT": settings.THALIA_OIDC_TIMEOUT_SECONDS,
+        "OIDC_AUTHENTICATION_CALLBACK_URL": "members:thalia_callback",
+        "OIDC_CREATE_USER": True,
+        "OIDC_STORE_ACCESS_TOKEN": False,  # members.thalia_session keeps it, with its expiry
+        "OIDC_STORE_ID_TOKEN": False,
+    }
+
+
+def get_setting(name: str, *default: Any) -> Any:
+    values = derived()
+    if name in values:
+        return values[name]
+    return import_from_settings(name, *default)
+
+
 class ThaliaBackend(OIDCAuthenticationBackend):  # type: ignore[misc]
-    get_settings = staticmethod(oidc.get_setting)
+    get_settings = staticmethod(get_setting)
 
     def authenticate(self, request: HttpRequest | None, **kwargs: Any) -> Member | None:
         if request is None or not oauth.login_enabled() or "code" not in request.GET:

@@ -3,20 +3,22 @@
 Throwback never stores members' tokens in its tables: the token from the
 login lives in the session, which ends when the token does (10 hours at
 concrexit), and is used to ask the site again which albums the member may
-see once the stored answer is older than THALIA_ALBUM_ACCESS_MAX_AGE_SECONDS.
+see once the stored answer is older than THALIA_ALBUM_ACCESS_MAX_AGE_SECONDS
+(by `album_access_middleware`, on every page while the session lasts).
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
 from django.conf import settings
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 
+from faces.services import album_access_refresh
 from faces.sources import SourceError
 from members.models import Member
-from thalia.services import album_access_refresh
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +50,18 @@ def album_access_refresh_if_stale(request: HttpRequest) -> None:
     member = request.user
     if isinstance(member, Member) and member.thalia_id:
         _refresh(request, member)
+
+
+def album_access_middleware(
+    get_response: Callable[[HttpRequest], HttpResponse],
+) -> Callable[[HttpRequest], HttpResponse]:
+    """Keeps a Thalia member's accessible albums fresh while their session lasts."""
+
+    def middleware(request: HttpRequest) -> HttpResponse:
+        album_access_refresh_if_stale(request)
+        return get_response(request)
+
+    return middleware
 
 
 def _refresh(request: HttpRequest, member: Member) -> None:

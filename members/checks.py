@@ -1,4 +1,4 @@
-"""System checks for "Log in with Thalia" and the website connection."""
+"""System checks for members: "Log in with Thalia" (and the website address it shares with connect_thalia)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from django.core.checks import Error, register
 
 
 @register()
-def check_thalia(app_configs: Any = None, **kwargs: Any) -> list[Error]:
+def check_thalia_login(app_configs: Any = None, **kwargs: Any) -> list[Error]:
     problems: list[Error] = []
     parts = urlsplit(settings.THALIA_OIDC_URL)
     if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -18,7 +18,7 @@ def check_thalia(app_configs: Any = None, **kwargs: Any) -> list[Error]:
             Error(
                 f"THALIA_OIDC_URL {settings.THALIA_OIDC_URL!r} is not an http(s) URL",
                 hint="The website's address, e.g. https://thalia.nu (it defaults to THALIA_API_URL).",
-                id="thalia.E001",
+                id="members.E001",
             )
         )
     if settings.THALIA_OIDC_CLIENT_ID and "openid" not in settings.THALIA_OIDC_SCOPES.split():
@@ -26,7 +26,7 @@ def check_thalia(app_configs: Any = None, **kwargs: Any) -> list[Error]:
             Error(
                 f"THALIA_OIDC_SCOPES {settings.THALIA_OIDC_SCOPES!r} lacks `openid`",
                 hint="Logging in needs an ID token: e.g. 'openid photos:read'.",
-                id="thalia.E002",
+                id="members.E002",
             )
         )
     if settings.THALIA_OIDC_CLIENT_ID and "photos:read" not in settings.THALIA_OIDC_SCOPES.split():
@@ -34,7 +34,7 @@ def check_thalia(app_configs: Any = None, **kwargs: Any) -> list[Error]:
             Error(
                 f"THALIA_OIDC_SCOPES {settings.THALIA_OIDC_SCOPES!r} lacks `photos:read`",
                 hint="Throwback asks the site with the member's token which albums they may see.",
-                id="thalia.E003",
+                id="members.E003",
             )
         )
     return problems

@@ -1,9 +1,0 @@
-from django.apps import AppConfig
-
-
-class ThaliaConfig(AppConfig):
-    name = "thalia"
-    verbose_name = "Thalia account"
-
-    def ready(self) -> None:
-        from thalia import checks  # noqa: F401  (registers the system checks)

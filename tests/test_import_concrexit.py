@@ -15,7 +15,6 @@ import hashlib
 import io
 import json
 import re
-import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -24,7 +23,6 @@ import requests
 from django.core.cache import cache
 from django.core.management import CommandError, call_command
 from django.db.models import F
-from django.utils import timezone
 from PIL import Image
 
 from faces.importer import ImportSummary, run_import
@@ -611,17 +609,28 @@ def test_matching_works_for_references_added_before_and_after_the_import(
 
 
 # --- the signed-URL cache behind GET /api/photos/ ------------------------------------
+SITE_URL_LIFETIME_S = 3600
+CACHE_TTL_S = 3000
+
+
 @pytest.fixture
-def short_lived_urls(fake: FakeConcrexit, settings) -> FakeConcrexit:  # type: ignore[no-untyped-def]
-    """URLs live 3 s at the site; Throwback treats them as good for 2 s."""
-    settings.THALIA_URL_TTL_SECONDS = 2
+def url_lifetimes(fake: FakeConcrexit, settings) -> FakeConcrexit:  # type: ignore[no-untyped-def]
+    """URLs live an hour at the site; Throwback treats them as good for 50 minutes.
+
+    Long enough that a slow machine never sees a URL expire by itself: time
+    passes only through `time_passes`.
+    """
+    settings.THALIA_URL_TTL_SECONDS = CACHE_TTL_S
     settings.THALIA_URL_REFRESH_MARGIN_SECONDS = 0
-    fake.url_max_age_s = 3
+    fake.url_max_age_s = SITE_URL_LIFETIME_S
     return fake
 
 
-def sleep_until(moment: dt.datetime) -> None:
-    time.sleep(max(0.0, (moment - timezone.now()).total_seconds()))
+def time_passes(fake: FakeConcrexit, seconds: float) -> None:
+    """`seconds` pass for the site (its clock, which signs and checks the URLs)
+    and for Throwback's URL cache (the stored fetch times move back), without sleeping."""
+    fake.clock_offset_s += seconds
+    Photo.objects.update(urls_fetched_at=F("urls_fetched_at") - dt.timedelta(seconds=seconds))
 
 
 def photos_api(client) -> dict[str, str | None]:  # type: ignore[no-untyped-def]
@@ -635,9 +644,9 @@ def sig(url: str) -> str:
 
 
 def test_photos_api_refreshes_expired_urls_with_one_request_per_album(
-    short_lived_urls: FakeConcrexit, examples: Path, client
+    url_lifetimes: FakeConcrexit, examples: Path, client
 ) -> None:  # type: ignore[no-untyped-def]
-    fake = short_lived_urls
+    fake = url_lifetimes
     member = member_with_reference(examples)
     alpha = fake.add_album("alpha", "Alpha", [examples / "obama2.jpg", examples / "two_people.jpg"])
     beta = fake.add_album("beta", "Beta", [examples / "obama3.jpg"])
@@ -646,9 +655,10 @@ def test_photos_api_refreshes_expired_urls_with_one_request_per_album(
     client.force_login(member)
     cached = dict(Photo.objects.values_list("source_id", "remote_urls"))
     fresh = {str(pk): cached[str(pk)]["large"] for pk in [*alpha, *beta]}
-    fetched = max(Photo.objects.values_list("urls_fetched_at", flat=True))
+    for url in fresh.values():
+        assert requests.get(url, timeout=10).status_code == 200
 
-    sleep_until(fetched + dt.timedelta(seconds=3.2))  # past Throwback's TTL and the site's lifetime
+    time_passes(fake, SITE_URL_LIFETIME_S + 1)  # past Throwback's TTL and the site's lifetime
     for url in fresh.values():
         assert requests.get(url, timeout=10).status_code == 403  # the cached URLs are dead now
     start = len(fake.requests)
@@ -672,18 +682,20 @@ def test_photos_api_refreshes_expired_urls_with_one_request_per_album(
 
 
 def test_photos_api_never_hands_out_an_expired_url_while_the_site_is_down(
-    short_lived_urls: FakeConcrexit, examples: Path, client
+    url_lifetimes: FakeConcrexit, examples: Path, client
 ) -> None:  # type: ignore[no-untyped-def]
-    fake = short_lived_urls
+    fake = url_lifetimes
     member = member_with_reference(examples)
     (pk,) = fake.add_album("alpha", "Alpha", [examples / "obama2.jpg"])
     assert import_run().matches == 1
     client.force_login(member)
-    fetched = Photo.objects.get().urls_fetched_at
+    stored = Photo.objects.get().remote_urls["large"]
 
     fake.down = True
-    assert photos_api(client) == {str(pk): Photo.objects.get().remote_urls["large"]}  # still good: no request
-    sleep_until(fetched + dt.timedelta(seconds=2.1))  # past Throwback's TTL
+    start = len(fake.requests)
+    assert photos_api(client) == {str(pk): stored}  # still good: no request
+    assert fake.requests[start:] == []
+    time_passes(fake, SITE_URL_LIFETIME_S + 1)  # past Throwback's TTL and the site's lifetime
     start = len(fake.requests)
 
     assert photos_api(client) == {str(pk): None}
@@ -691,6 +703,7 @@ def test_photos_api_never_hands_out_an_expired_url_while_the_site_is_down(
 
     # The failure is remembered for a minute: the next page view waits for nothing.
     fake.down = False
+    assert requests.get(stored, timeout=10).status_code == 403  # the stored URL is dead at the site
     start = len(fake.requests)
     assert photos_api(client) == {str(pk): None}
     assert api_requests(fake, start) == []

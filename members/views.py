@@ -13,7 +13,6 @@ import logging
 from typing import Any
 
 import jwt
-import requests
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
@@ -162,13 +161,13 @@ class ThaliaCallbackView(OIDCAuthenticationCallbackView):  # type: ignore[misc]
             self._failure = "token"  # authentication came back empty: see the log
         try:
             response: HttpResponse = super().get(request)
-        except requests.HTTPError as exc:
+        except oauth.ProviderHTTPError as exc:
             logger.warning("Thalia login failed at the token or userinfo endpoint: %s", exc)
             status = exc.response.status_code if exc.response is not None else 0
             # 400 is the token endpoint refusing the code (invalid_grant); 401 a wrong client
             # secret, a matter for the log and the admin rather than the member.
             return thalia_login_failed(request, "code" if status == 400 else "provider_error")
-        except requests.RequestException as exc:
+        except oauth.ProviderUnreachable as exc:
             logger.warning("Thalia login failed: %s: %s", exc.__class__.__name__, exc)
             return thalia_login_failed(request, "unreachable")
         except (SuspiciousOperation, jwt.PyJWTError, KeyError, TypeError, ValueError) as exc:

@@ -5,6 +5,11 @@ THALIA_OIDC_URL (by default THALIA_API_URL's site). It requires PKCE for the
 authorization-code flow and answers refused requests with 400 (token
 endpoint) or 401/403. Errors become `OAuthError(message, permanent=…)`:
 a refused grant is permanent (reconnect), a time-out or 5xx transient.
+
+With concrexit.py it is the only module that imports `requests`. The login's
+own token, key and userinfo requests are made by mozilla-django-oidc, whose
+errors (`requests` exceptions) the login view catches as `ProviderHTTPError`
+and `ProviderUnreachable`, named here.
 """
 
 from __future__ import annotations
@@ -22,6 +27,11 @@ from django.conf import settings
 from django.utils import timezone
 
 USER_AGENT = "Throwback/1.0 (+face search for association photos)"
+
+# What mozilla-django-oidc raises when the provider answers an error status,
+# and when it cannot be reached (or answers garbage).
+ProviderHTTPError = requests.HTTPError
+ProviderUnreachable = requests.RequestException
 
 
 class OAuthError(Exception):

@@ -5,5 +5,11 @@ from faces import views
 app_name = "faces"
 
 urlpatterns = [
+    path("photos/<int:photo_id>/", views.photo_detail, name="photo"),
     path("photos/<int:photo_id>/file/", views.photo_file, name="photo_file"),
+    path("photos/<int:photo_id>/download/", views.photo_download, name="photo_download"),
+    path("photos/<int:photo_id>/not-me/", views.photo_not_me, name="photo_not_me"),
+    path("albums/<int:album_id>/download/", views.album_download, name="album_download"),
+    path("years/", views.years, name="years"),
+    path("years/<int:year>/", views.year, name="year"),
 ]

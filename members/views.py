@@ -1,18 +1,21 @@
-"""Member pages: consent, reference faces (selfies), and demo sign-up."""
+"""Member pages: consent and privacy, reference faces (selfies), deleting one's data, demo sign-up."""
 
 from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import login
+from django.contrib.auth import login, logout
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_http_methods, require_POST
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from members import services
-from members.forms import ConsentForm, ReferenceUploadForm, SignupForm
+from faces.models import Dismissal, Match
+from members import selectors, services
+from members.forms import ConsentForm, DeleteDataForm, ReferenceUploadForm, SignupForm
 from members.http import MemberRequest
+from members.models import ReferenceFace
 from members.uploads import check_upload_size, read_uploaded_file
 
 
@@ -23,7 +26,15 @@ def consent(request: MemberRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         services.consent_give(member=request.user)
         return redirect("members:references")
-    return render(request, "members/consent.html", {"form": form})
+    return render(
+        request,
+        "members/consent.html",
+        {
+            "form": form,
+            "retention_days": settings.THROWBACK_RETENTION_DAYS,
+            "limit": settings.THROWBACK_MAX_REFERENCES,
+        },
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -53,8 +64,26 @@ def references(request: MemberRequest) -> HttpResponse:
             "refusal": refusal,
             "references": request.user.references.order_by("created", "id"),
             "limit": settings.THROWBACK_MAX_REFERENCES,
+            "max_bytes": services.upload_limit_bytes(),
+            "max_mb": settings.THROWBACK_UPLOAD_MAX_MB,
         },
     )
+
+
+@require_GET
+@login_required
+def reference_face(request: MemberRequest, reference_id: int) -> HttpResponse:
+    """The face cropped from one of the member's own selfies; 404 for anyone else, staff too."""
+    reference = ReferenceFace.objects.filter(member=request.user, pk=reference_id).first()
+    if reference is None:
+        raise Http404("No such reference")
+    try:
+        data = selectors.reference_face_crop(reference)
+    except FileNotFoundError:
+        raise Http404("Selfie file missing") from None
+    response = HttpResponse(data, content_type="image/jpeg")
+    response["Cache-Control"] = "private, no-store"
+    return response
 
 
 @require_POST
@@ -76,3 +105,31 @@ def signup(request: HttpRequest) -> HttpResponse:
         login(request, member, backend="django.contrib.auth.backends.ModelBackend")
         return redirect("members:consent")
     return render(request, "registration/signup.html", {"form": form})
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def data_delete(request: MemberRequest) -> HttpResponse:
+    """ "Delete all my data": what goes, a confirmation, then the deletion."""
+    member = request.user
+    form = DeleteDataForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        if form.cleaned_data["delete_account"]:
+            services.member_delete(member=member)
+            logout(request)
+            return redirect(f"{reverse('members:data_deleted')}?account=1")
+        services.member_face_data_delete(member=member)
+        return redirect("members:data_deleted")
+    counts = {
+        "references": ReferenceFace.objects.filter(member=member).count(),
+        "matches": Match.objects.filter(member=member).values("face__photo").distinct().count(),
+        "dismissals": Dismissal.objects.filter(member=member).count(),
+    }
+    return render(request, "members/delete.html", {"form": form, "counts": counts})
+
+
+@require_GET
+def data_deleted(request: HttpRequest) -> HttpResponse:
+    """The confirmation after a deletion (also for a member whose account is gone)."""
+    account = request.GET.get("account") == "1" and not request.user.is_authenticated
+    return render(request, "members/deleted.html", {"account_deleted": account})

@@ -9,6 +9,7 @@ api_patterns = [
     path("references/", members_api.references, name="references"),
     path("references/<int:reference_id>/", members_api.reference_detail, name="reference"),
     path("photos/", faces_api.photos, name="photos"),
+    path("photos/<int:photo_id>/not-me/", faces_api.photo_not_me, name="photo_not_me"),
 ]
 
 urlpatterns = [

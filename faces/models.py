@@ -35,15 +35,16 @@ class Album(models.Model):
 
 
 class PhotoQuerySet(models.QuerySet["Photo"]):
-    def matched_to(self, member: settings.AUTH_USER_MODEL) -> PhotoQuerySet:  # type: ignore[name-defined]
+    def matched_to(self, member: settings.AUTH_USER_MODEL, *, dismissed: bool = False) -> PhotoQuerySet:  # type: ignore[name-defined]
         """Photos the member appears in, in visible albums, newest album first.
 
-        Photos the member dismissed ("not me") are left out.
+        Photos the member dismissed ("not me") are left out, unless `dismissed`.
         """
+        matched = self.filter(album__hidden=False, album__missing=False, faces__matches__member=member)
+        if not dismissed:
+            matched = matched.exclude(dismissals__member=member)
         return (
-            self.filter(album__hidden=False, album__missing=False, faces__matches__member=member)
-            .exclude(dismissals__member=member)
-            .distinct()
+            matched.distinct()
             .select_related("album")
             .order_by(F("album__date").desc(nulls_last=True), "-album__created", "album_id", "id")
         )

@@ -337,7 +337,7 @@ def photo_dismiss(*, member: Member, photo_id: int) -> bool:
     the member's visible matched photos (nothing is revealed or stored).
     Dismissing twice is harmless.
     """
-    if not Photo.objects.matched_to(member).filter(pk=photo_id).exists():
+    if not Photo.objects.matched_to(member, dismissed=True).filter(pk=photo_id).exists():
         return False
     dismissal = Dismissal(member=member, photo_id=photo_id)
     dismissal.full_clean(validate_unique=False, validate_constraints=False)

@@ -22,7 +22,7 @@ from members.uploads import check_upload_size, read_uploaded_file
 @require_http_methods(["GET", "POST"])
 @login_required
 def consent(request: MemberRequest) -> HttpResponse:
-    form = ConsentForm(request.POST or None)
+    form = ConsentForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         services.consent_give(member=request.user)
         return redirect("members:references")
@@ -112,7 +112,7 @@ def signup(request: HttpRequest) -> HttpResponse:
 def data_delete(request: MemberRequest) -> HttpResponse:
     """ "Delete all my data": what goes, a confirmation, then the deletion."""
     member = request.user
-    form = DeleteDataForm(request.POST or None)
+    form = DeleteDataForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         if form.cleaned_data["delete_account"]:
             services.member_delete(member=member)

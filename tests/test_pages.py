@@ -219,11 +219,9 @@ def test_the_album_zip_holds_exactly_the_members_photos_of_that_album(media_root
     ada_ref, bob_ref = reference_with(ada, unit(0)), reference_with(bob, unit(1))
     party = AlbumFactory(title="Summer party!")
     files = {name: jpeg((40, 30), color) for name, color in [("a", "red"), ("b", "green"), ("c", "blue")]}
-    first = matched_photo(
-        ada, ada_ref, album=party, source_id="Party/a.jpg", file=stored("photos/a.jpg", files["a"])
-    )
+    matched_photo(ada, ada_ref, album=party, source_id="Party/a.jpg", file=stored("photos/a.jpg", files["a"]))
     # Another folder with the same file name: both are kept, under distinct names.
-    second = matched_photo(
+    matched_photo(
         ada, ada_ref, album=party, source_id="Party/sub/a.jpg", file=stored("photos/b.jpg", files["b"])
     )
     matched_photo(

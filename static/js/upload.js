@@ -14,14 +14,10 @@
   var maxBytes = Number(form.dataset.maxBytes);
   var maxMb = form.dataset.maxMb;
 
-  // What to do next, per refusal code; the server's own message comes first.
-  var advice = {
-    no_face: "Use a well-lit photo where your face is clearly visible, looking at the camera.",
-    many_faces: "Crop the photo so only your face is in it, or take a selfie on your own.",
-    not_image: "Choose a photo file (JPEG or PNG), not a document or a video.",
-    too_large: "Choose a smaller photo: at most " + maxMb + " MB. A screenshot of the photo also works.",
-    limit: "Delete one of your selfies above before adding another.",
-    consent: "Agree to face processing on the privacy page first."
+  // The server's messages say what is wrong and what to do; a size refusal
+  // gets a hint on how to make a photo smaller.
+  var tips = {
+    too_large: "Tip: a selfie from your phone's front camera, or a screenshot of the photo, is small enough."
   };
 
   function show(text, isError, link) {
@@ -44,10 +40,10 @@
 
   function refuse(code, serverMessage) {
     var text = serverMessage || "This selfie cannot be used.";
-    if (advice[code]) {
-      text += " " + advice[code];
+    if (tips[code]) {
+      text += " " + tips[code];
     }
-    var link = code === "consent" ? { href: form.dataset.consentUrl, text: "Go to the privacy page" } : null;
+    var link = code === "consent" ? { href: form.dataset.consentUrl, text: "Go to the privacy page." } : null;
     show(text, true, link);
   }
 

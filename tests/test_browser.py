@@ -219,7 +219,7 @@ def test_member_logs_in_consents_uploads_a_selfie_and_sees_exactly_their_photos(
     sizes = images.evaluate_all("imgs => imgs.map(img => [img.naturalWidth, img.naturalHeight])")
     assert all(width > 0 and height > 0 for width, height in sizes), sizes
     page.evaluate("window.scrollTo(0, 0)")
-    shoot(page, screenshots / "photos.png")
+    shoot(page, screenshots / "photos-first-selfie.png")
 
     # The selfie is listed on its page.
     page.get_by_role("link", name="My selfies").click()

@@ -15,7 +15,7 @@ from faces.models import Album, ImportRun, Photo
 
 @admin.register(Album)
 class AlbumAdmin(admin.ModelAdmin[Album]):
-    list_display = ("title", "date", "source", "source_id", "hidden", "missing", "done", "pending", "failed")
+    list_display = ("title", "date", "source", "hidden", "missing", "done", "pending", "failed")
     list_filter = ("source", "hidden", "missing")
     search_fields = ("title", "source_id")
     readonly_fields = ("source", "source_id", "location", "missing", "created")

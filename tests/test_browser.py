@@ -128,6 +128,16 @@ def test_member_logs_in_consents_uploads_a_selfie_and_sees_exactly_their_photos(
     page = context.new_page()
     browser_errors: list[str] = []
     page.on("pageerror", lambda exc: browser_errors.append(str(exc)))
+    # Console errors too: a missing file, a Content-Security-Policy violation.
+    # Not the API's 400 answers to the refused selfies below.
+    page.on(
+        "console",
+        lambda msg: (
+            browser_errors.append(msg.text)
+            if msg.type == "error" and "status of 400" not in msg.text
+            else None
+        ),
+    )
 
     # The landing page, then log in.
     page.goto(f"{live_server.url}/")

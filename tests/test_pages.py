@@ -319,3 +319,21 @@ def test_a_website_photo_that_cannot_be_fetched_gives_a_clear_page(
     response = client_for(ada).get(f"/photos/{photo.pk}/download/")
     assert response.status_code == 503
     assert "<h1>This photo cannot be downloaded right now</h1>" in response.content.decode()
+
+
+def test_every_page_carries_a_content_security_policy(settings, admin_client: Client) -> None:  # type: ignore[no-untyped-def]
+    settings.THALIA_API_URL = "https://thalia.example"
+    settings.THALIA_FILE_HOSTS = ["cdn.thalia.example"]
+    expected = (
+        "default-src 'self'; img-src 'self' https://thalia.example https://cdn.thalia.example; "
+        "object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+    )
+    for url in ("/", "/accounts/login/", "/admin/"):
+        response = Client().get(url) if url != "/admin/" else admin_client.get(url)
+        assert response["Content-Security-Policy"] == expected, url
+
+
+def test_favicon_ico_points_to_the_static_icon() -> None:
+    response = Client().get("/favicon.ico")
+    assert response.status_code == 302
+    assert response["Location"] == "/static/favicon.svg"

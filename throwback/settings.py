@@ -208,6 +208,12 @@ THROWBACK_RETENTION_DAYS = env_int("THROWBACK_RETENTION_DAYS", 365, minimum=1)
 # Selfie files no reference points to (a failed delete) are swept by the same
 # command once older than this; younger ones may belong to an upload in flight.
 THROWBACK_SELFIE_FILE_GRACE_HOURS = env_int("THROWBACK_SELFIE_FILE_GRACE_HOURS", 24, minimum=1)
+# Content-Security-Policy on every response (throwback/middleware.py): no inline
+# scripts, images only from here and the website's file hosts.
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+    "throwback.middleware.ContentSecurityPolicyMiddleware",
+)
 
 # The association's website (concrexit) photos API.
 THALIA_API_URL = env_str("THALIA_API_URL", "https://thalia.nu").rstrip("/")

@@ -91,22 +91,21 @@ class PhotoAdmin(admin.ModelAdmin[Photo]):
 class ImportRunAdmin(admin.ModelAdmin[ImportRun]):
     """Read-only: rows are written by `manage.py import_albums` only."""
 
-    list_display = (
-        "started",
-        "finished",
-        "source",
-        "location",
-        "albums",
-        "photos_new",
-        "photos_removed",
-        "photos_encoded",
-        "photos_failed",
-        "faces",
-        "matches",
-        "error",
-    )
-    list_filter = ("source",)
-    date_hierarchy = "started"
+    list_display = ("started", "duration", "source", "summary", "error")
+
+    @admin.display(description="took")
+    def duration(self, run: ImportRun) -> str:
+        if run.finished is None:
+            return "unfinished"  # still running, or killed
+        return f"{(run.finished - run.started).total_seconds():.0f} s"
+
+    @admin.display(description="summary")
+    def summary(self, run: ImportRun) -> str:
+        return (
+            f"{run.albums} albums · {run.photos_new} new · {run.photos_changed} changed · "
+            f"{run.photos_removed} removed · {run.photos_encoded} encoded · {run.photos_failed} failed · "
+            f"{run.faces} faces · {run.matches} matches · {len(run.errors.splitlines())} errors"
+        )
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -108,10 +108,20 @@ def test_the_import_history_is_read_only_in_the_admin(admin_client: Client) -> N
         run=import_run_start(source="folder", location="/srv/photos"), summary=None, error="boom"
     )
     listing = admin_client.get("/admin/faces/importrun/").content.decode()
-    assert "/srv/photos" in listing and "boom" in listing
+    assert '<td class="field-error">boom</td>' in listing
+    assert (
+        '<td class="field-summary">0 albums · 0 new · 0 changed · 0 removed · 0 encoded · 0 failed · '
+        "0 faces · 0 matches · 0 errors</td>"
+    ) in listing
+    assert '<td class="field-duration">0 s</td>' in listing
+    unfinished = import_run_start(source="concrexit", location="https://thalia.example")
+    listing = admin_client.get("/admin/faces/importrun/").content.decode()
+    assert '<td class="field-duration">unfinished</td>' in listing
     assert admin_client.get("/admin/faces/importrun/add/").status_code == 403
     view = admin_client.get(f"/admin/faces/importrun/{run.pk}/change/")
     assert view.status_code == 200
+    assert '<div class="readonly">/srv/photos</div>' in view.content.decode()
+    assert admin_client.get(f"/admin/faces/importrun/{unfinished.pk}/change/").status_code == 200
     assert 'name="_save"' not in view.content.decode()
     assert (
         admin_client.post(f"/admin/faces/importrun/{run.pk}/change/", {"error": "edited"}).status_code == 403

@@ -357,8 +357,16 @@ def test_the_admin_works_under_the_content_security_policy(
     reference = reference_with(ada, unit(0))
     for _ in range(3):
         matched_photo(ada, reference, album=gala)
-    run = import_run_start(source="folder", location="/srv/photos")
-    import_run_finish(run=run, summary=None, error="")
+    from faces.importer import ImportSummary
+
+    night = ImportSummary(albums=4, photos_new=30, photos_unchanged=12, photos_encoded=29, photos_failed=1)
+    night.faces, night.matches, night.errors = 51, 7, ["photo Gala/broken.jpg: not an image"]
+    import_run_finish(run=import_run_start(source="folder", location="/srv/photos"), summary=night)
+    import_run_finish(
+        run=import_run_start(source="concrexit", location="https://thalia.example"),
+        summary=None,
+        error="https://thalia.example/api/v2/photos/albums/?limit=50&offset=0: HTTP 503",
+    )
     MemberFactory(username="boss", is_staff=True, is_superuser=True)
 
     context, page, errors = open_page(chromium, DESKTOP)

@@ -1,12 +1,13 @@
-"""JSON API: GET /api/photos/ — the member's matched photos."""
+"""JSON API: GET /api/photos/ (the member's matched photos) and "not me"."""
 
 from __future__ import annotations
 
 from django.conf import settings
 from django.core.paginator import Paginator
-from django.http import JsonResponse
-from django.views.decorators.http import require_GET
+from django.http import HttpResponse, JsonResponse
+from django.views.decorators.http import require_GET, require_POST
 
+from faces import services
 from faces.selectors import member_photos, with_display_urls
 from members.api import api_login_required
 from members.http import MemberRequest
@@ -42,3 +43,12 @@ def photos(request: MemberRequest) -> JsonResponse:
             "results": results,
         }
     )
+
+
+@require_POST
+@api_login_required
+def photo_not_me(request: MemberRequest, photo_id: int) -> HttpResponse:
+    """POST /api/photos/<id>/not-me/ → 204; 404 for a photo that is not the member's."""
+    if not services.photo_dismiss(member=request.user, photo_id=photo_id):
+        return JsonResponse({"error": "No such photo.", "code": "not_found"}, status=404)
+    return HttpResponse(status=204)

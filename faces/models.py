@@ -37,19 +37,24 @@ class Album(models.Model):
 
 
 class PhotoQuerySet(models.QuerySet["Photo"]):
-    def matched_to(self, member: settings.AUTH_USER_MODEL) -> PhotoQuerySet:  # type: ignore[name-defined]
+    def matched_to(self, member: settings.AUTH_USER_MODEL, *, dismissed: bool = False) -> PhotoQuerySet:  # type: ignore[name-defined]
         """Photos the member appears in, in visible albums, newest album first.
 
+        Photos the member dismissed ("not me") are left out, unless `dismissed`.
         A member who logged in with Thalia sees website albums only when the
         site said they may open them (AlbumAccess); folder albums and
         local accounts are not limited by the website.
         """
-        photos = self.filter(album__hidden=False, album__missing=False, faces__matches__member=member)
+        matched = self.filter(album__hidden=False, album__missing=False, faces__matches__member=member)
+        if not dismissed:
+            matched = matched.exclude(dismissals__member=member)
         if getattr(member, "thalia_id", None):
             allowed = AlbumAccess.objects.filter(member=member).values("album_slug")
-            photos = photos.filter(~Q(album__source=Album.Source.CONCREXIT) | Q(album__source_id__in=allowed))
+            matched = matched.filter(
+                ~Q(album__source=Album.Source.CONCREXIT) | Q(album__source_id__in=allowed)
+            )
         return (
-            photos.distinct()
+            matched.distinct()
             .select_related("album")
             .order_by(F("album__date").desc(nulls_last=True), "-album__created", "album_id", "id")
         )
@@ -177,3 +182,50 @@ class AlbumAccess(models.Model):
 
     def __str__(self) -> str:
         return f"{self.member} may see {self.album_slug}"
+
+
+class Dismissal(models.Model):
+    """A member said "not me" about a photo: it stays hidden from them.
+
+    Kept per (member, photo), not per match, so it survives `rematch`, new
+    selfies and the photo being encoded again.
+    """
+
+    member = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="dismissals")
+    photo = models.ForeignKey(Photo, on_delete=models.CASCADE, related_name="dismissals")
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["member", "photo"], name="dismissal_unique_member_photo")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.member} is not in photo {self.photo_id}"
+
+
+class ImportRun(models.Model):
+    """One run of `manage.py import_albums`: when, from where, and its summary."""
+
+    started = models.DateTimeField()
+    finished = models.DateTimeField(null=True, blank=True)
+    source = models.CharField(max_length=20, choices=Album.Source.choices)
+    location = models.CharField(max_length=1000, blank=True)
+    albums = models.PositiveIntegerField(default=0)
+    photos_new = models.PositiveIntegerField(default=0)
+    photos_changed = models.PositiveIntegerField(default=0)
+    photos_unchanged = models.PositiveIntegerField(default=0)
+    photos_removed = models.PositiveIntegerField(default=0)
+    photos_encoded = models.PositiveIntegerField(default=0)
+    photos_failed = models.PositiveIntegerField(default=0)
+    faces = models.PositiveIntegerField(default=0)
+    matches = models.PositiveIntegerField(default=0)
+    # Album and photo errors of the run (one a line), and why a run stopped.
+    errors = models.TextField(blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started", "-id"]
+
+    def __str__(self) -> str:
+        return f"import from {self.location or self.source} at {self.started:%Y-%m-%d %H:%M}"

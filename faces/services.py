@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 from django.conf import settings
@@ -25,13 +26,44 @@ from django.utils import timezone
 
 from faces import matching, thalia_grant
 from faces.engine import Analysis, EngineOptions
-from faces.models import Album, AlbumAccess, FaceEncoding, Match, Photo
+from faces.models import Album, AlbumAccess, Dismissal, FaceEncoding, ImportRun, Match, Photo
 from faces.sources import AlbumListing, SourceAlbum, SourceError
 from faces.sources.concrexit import ConcrexitSource
 from faces.sources.concrexit_oauth import OAuthError
 from members.models import Member
 
+if TYPE_CHECKING:
+    from members.models import Member
+
 logger = logging.getLogger(__name__)
+
+# The ImportSummary fields an ImportRun keeps.
+IMPORT_RUN_COUNTS = (
+    "albums",
+    "photos_new",
+    "photos_changed",
+    "photos_unchanged",
+    "photos_removed",
+    "photos_encoded",
+    "photos_failed",
+    "faces",
+    "matches",
+)
+
+
+class ImportSummaryLike(Protocol):
+    """What import_run_finish reads from importer.ImportSummary (no import cycle)."""
+
+    albums: int
+    photos_new: int
+    photos_changed: int
+    photos_unchanged: int
+    photos_removed: int
+    photos_encoded: int
+    photos_failed: int
+    faces: int
+    matches: int
+    errors: list[str]
 
 
 def engine_options() -> EngineOptions:
@@ -343,3 +375,52 @@ def album_access_refresh(*, member: Member, access_token: str) -> int:
     slugs = [album.source_id for album in source.albums()]  # albums() leaves out inaccessible ones
     album_access_store(member=member, slugs=slugs)
     return len(slugs)
+
+
+# --- members' "not me" ------------------------------------------------------------
+def photo_dismiss(*, member: Member, photo_id: int) -> bool:
+    """Hide a photo the member is matched in from them for good ("not me").
+
+    The dismissal is kept per member and photo, so it outlives `rematch`,
+    new selfies and re-encoding. Returns False when the photo is not one of
+    the member's visible matched photos (nothing is revealed or stored).
+    Dismissing twice is harmless.
+    """
+    if not Photo.objects.matched_to(member, dismissed=True).filter(pk=photo_id).exists():
+        return False
+    dismissal = Dismissal(member=member, photo_id=photo_id)
+    dismissal.full_clean(validate_unique=False, validate_constraints=False)
+    Dismissal.objects.bulk_create([dismissal], ignore_conflicts=True)
+    return True
+
+
+# --- admin: encode again ------------------------------------------------------------
+def photos_reencode(*, photo_ids: Sequence[int]) -> int:
+    """Mark photos pending so the next import of their album encodes them again.
+
+    Their current faces and matches stay until the new encoding replaces them
+    (photo_store). Returns how many photos were marked.
+    """
+    return Photo.objects.filter(pk__in=list(photo_ids)).update(status=Photo.Status.PENDING, error="")
+
+
+# --- import history -----------------------------------------------------------------
+def import_run_start(*, source: str, location: str) -> ImportRun:
+    """Record that an import run started (finished stays empty until it ends)."""
+    run = ImportRun(started=timezone.now(), source=source, location=location[:1000])
+    run.full_clean()
+    run.save()
+    return run
+
+
+def import_run_finish(*, run: ImportRun, summary: ImportSummaryLike | None, error: str = "") -> ImportRun:
+    """Record the end of a run: its summary counts, album/photo errors and a fatal error."""
+    run.finished = timezone.now()
+    if summary is not None:
+        for name in IMPORT_RUN_COUNTS:
+            setattr(run, name, getattr(summary, name))
+        run.errors = "\n".join(summary.errors)
+    run.error = error
+    run.full_clean()
+    run.save()
+    return run

@@ -1,5 +1,5 @@
-"""Pages: the member's photos, the file view for folder-imported photos, and
-the pages where a superuser connects Throwback to the website (its code page
+"""Pages: landing, the member's photos (all, by year, one), downloads and "not me",
+and the pages where a superuser connects Throwback to the website (its code page
 is shared with `manage.py connect_thalia`)."""
 
 from __future__ import annotations
@@ -13,16 +13,16 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.files.storage import default_storage
-from django.core.paginator import Paginator
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.core.paginator import Page, Paginator
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET
+from django.utils.http import content_disposition_header, url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_POST
 
-from faces import thalia_grant
-from faces.models import Photo
-from faces.selectors import member_photos, with_display_urls
+from faces import downloads, selectors, services, thalia_grant
+from faces.models import Album, Photo, PhotoQuerySet
 from faces.services import photo_content_type
 from faces.sources import concrexit_oauth as oauth
 from members.http import MemberRequest
@@ -33,36 +33,68 @@ CONNECT_KEY = "thalia_connect"  # the pending browser connection: state and PKCE
 
 
 @require_GET
-@login_required
-def photos(request: MemberRequest) -> HttpResponse:
-    page = Paginator(member_photos(request.user), settings.THROWBACK_PHOTOS_PER_PAGE).get_page(
+def home(request: HttpRequest) -> HttpResponse:
+    """The landing page for visitors, My photos for members."""
+    if not request.user.is_authenticated:
+        return render(request, "faces/landing.html")
+    return photos(request)  # type: ignore[arg-type]
+
+
+def _grid_context(request: MemberRequest, queryset: PhotoQuerySet) -> dict[str, object]:
+    """A page of photos grouped by album, with the URLs the browser loads them from."""
+    page: Page[Photo] = Paginator(queryset, settings.THROWBACK_PHOTOS_PER_PAGE).get_page(
         request.GET.get("page")
     )
-    pairs = with_display_urls(list(page.object_list))
+    pairs = selectors.with_display_urls(list(page.object_list))
     albums = [(album, list(items)) for album, items in groupby(pairs, key=lambda pair: pair[0].album)]
-    return render(
-        request,
-        "faces/photos.html",
-        {
-            "page": page,
-            "albums": albums,
-            "has_references": request.user.references.exists(),
-        },
-    )
+    return {
+        "page": page,
+        "albums": albums,
+        "has_references": request.user.references.exists(),
+        "years": selectors.member_years(request.user),
+    }
+
+
+@login_required
+def photos(request: MemberRequest) -> HttpResponse:
+    return render(request, "faces/photos.html", _grid_context(request, selectors.member_photos(request.user)))
+
+
+@require_GET
+@login_required
+def years(request: MemberRequest) -> HttpResponse:
+    return render(request, "faces/years.html", {"years": selectors.member_years(request.user)})
+
+
+@require_GET
+@login_required
+def year(request: MemberRequest, year: int) -> HttpResponse:
+    context = _grid_context(request, selectors.member_photos_of_year(request.user, year))
+    return render(request, "faces/year.html", {**context, "year": year})
 
 
 def _get_photo_for_member(request: MemberRequest, photo_id: int) -> Photo:
     """A photo the member is matched in, or 404 (never reveal that it exists)."""
-    photo = member_photos(request.user).filter(pk=photo_id).first()
-    if photo is None or not photo.file:
+    photo = selectors.member_photos(request.user).filter(pk=photo_id).first()
+    if photo is None:
         raise Http404("No such photo")
     return photo
 
 
 @require_GET
 @login_required
+def photo_detail(request: MemberRequest, photo_id: int) -> HttpResponse:
+    photo = _get_photo_for_member(request, photo_id)
+    [(photo, url)] = selectors.with_display_urls([photo])
+    return render(request, "faces/photo.html", {"photo": photo, "url": url})
+
+
+@require_GET
+@login_required
 def photo_file(request: MemberRequest, photo_id: int) -> HttpResponseBase:
     photo = _get_photo_for_member(request, photo_id)
+    if not photo.file:
+        raise Http404("No such photo")
     try:
         handle = default_storage.open(photo.file.name, "rb")
     except FileNotFoundError:
@@ -120,3 +152,47 @@ def thalia_code(request: HttpRequest) -> HttpResponse:
             messages.success(request, "Throwback is connected to the website; it renews its token itself.")
             return redirect("admin:faces_thaliaconnection_changelist")
     return render(request, "faces/thalia_code.html", {"code": code, "state": state, "error": error})
+
+
+@require_GET
+@login_required
+def photo_download(request: MemberRequest, photo_id: int) -> HttpResponseBase:
+    photo = _get_photo_for_member(request, photo_id)
+    try:
+        file = downloads.photo_open(photo)
+    except downloads.PhotoUnavailable:
+        return render(request, "faces/unavailable.html", {"photo": photo}, status=503)
+    response = StreamingHttpResponse(file.chunks, content_type=file.content_type)
+    response["Content-Disposition"] = content_disposition_header(True, file.name) or "attachment"
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+@require_GET
+@login_required
+def album_download(request: MemberRequest, album_id: int) -> HttpResponseBase:
+    """All of the member's photos in one album as a streamed zip; 404 when there are none."""
+    photos = selectors.member_album_photos(request.user, album_id)
+    if not photos:
+        raise Http404("No photos of yours in this album")
+    album: Album = photos[0].album
+    response = StreamingHttpResponse(downloads.photos_zip(photos), content_type="application/zip")
+    response["Content-Disposition"] = (
+        content_disposition_header(True, downloads.zip_file_name(album)) or "attachment"
+    )
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+@require_POST
+@login_required
+def photo_not_me(request: MemberRequest, photo_id: int) -> HttpResponse:
+    if not services.photo_dismiss(member=request.user, photo_id=photo_id):
+        raise Http404("No such photo")
+    messages.success(request, "Hidden. We will not show you that photo again.")
+    target = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        target = reverse("members:photos")
+    return redirect(target)

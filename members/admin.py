@@ -53,3 +53,12 @@ class ReferenceFaceAdmin(admin.ModelAdmin[ReferenceFace]):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    # Through the service, so the selfie file leaves storage too.
+    def delete_model(self, request: HttpRequest, obj: ReferenceFace) -> None:
+        services.reference_delete(member=obj.member, reference_id=obj.pk)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[ReferenceFace]) -> None:
+        with transaction.atomic():
+            for reference in queryset.select_related("member"):
+                services.reference_delete(member=reference.member, reference_id=reference.pk)

@@ -15,6 +15,17 @@ class ConsentForm(forms.Form):
     )
 
 
+class DeleteDataForm(forms.Form):
+    confirm = forms.BooleanField(
+        required=True,
+        label="I understand that my selfies, their face encodings and my matches are deleted for good.",
+    )
+    delete_account = forms.BooleanField(
+        required=False,
+        label="Also delete my Throwback account (you are logged out).",
+    )
+
+
 class ReferenceUploadForm(forms.Form):
     # A FileField, not ImageField: the service decodes the image once and says
     # precisely what is wrong with it.

@@ -6,17 +6,21 @@ Upload problems are raised as ReferenceRejected subclasses carrying a stable
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import logging
 import secrets
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
+from django.db.models import Q, QuerySet
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from faces import engine
@@ -169,8 +173,135 @@ def member_delete(*, member: Member) -> None:
 
 
 def _storage_delete(names: list[str]) -> None:
+    """Delete stored selfie files after a commit.
+
+    A storage failure is logged, not raised: the rows are gone already, and
+    `purge_inactive` sweeps selfie files that no reference points to.
+    """
     for name in names:
+        try:
+            default_storage.delete(name)
+        except Exception:
+            logger.exception("could not delete selfie file %s; purge_inactive will retry", name)
+
+
+# --- privacy: "delete all my data" and retention ---------------------------------
+@dataclass(frozen=True)
+class FaceDataDeleted:
+    """What member_face_data_delete removed."""
+
+    references: int
+    matches: int
+    dismissals: int
+
+
+def member_face_data_delete(*, member: Member) -> FaceDataDeleted:
+    """Delete all of a member's face data; the account itself stays.
+
+    Gone: the selfies (rows, encodings and, after the commit, their image
+    files), every match, every "not me" dismissal and the consent, so a new
+    upload asks for consent again. Running it twice is harmless.
+    """
+    from faces.models import Dismissal, Match
+
+    with transaction.atomic():
+        match_lock()  # as in reference_delete
+        names = [name for name in member.references.values_list("image", flat=True) if name]
+        # Matches first, so each count below is of its own table only.
+        matches, _ = Match.objects.filter(member=member).delete()
+        references, _ = ReferenceFace.objects.filter(member=member).delete()
+        dismissals, _ = Dismissal.objects.filter(member=member).delete()
+        Member.objects.filter(pk=member.pk).update(consent_given_at=None)
+        member.consent_given_at = None
+        transaction.on_commit(lambda: _storage_delete(names))
+    return FaceDataDeleted(references=references, matches=matches, dismissals=dismissals)
+
+
+def last_active(member: Member) -> dt.datetime:
+    """When the member was last seen: their last login, else when they joined."""
+    return member.last_login or member.date_joined
+
+
+@dataclass
+class PurgeSummary:
+    members: int = 0
+    references: int = 0
+    matches: int = 0
+    dismissals: int = 0
+    files: int = 0
+
+    def line(self) -> str:
+        return (
+            f"Purged the face data of {self.members} inactive members ({self.references} selfies, "
+            f"{self.matches} matches, {self.dismissals} dismissals); "
+            f"removed {self.files} left-over selfie files"
+        )
+
+
+def inactive_members(*, now: dt.datetime) -> QuerySet[Member]:
+    """Members with face data or consent who have not been seen for THROWBACK_RETENTION_DAYS.
+
+    "Seen" is the last login, or the date of joining for members who never
+    logged in. Exactly THROWBACK_RETENTION_DAYS ago still counts as active.
+    """
+    cutoff = now - dt.timedelta(days=settings.THROWBACK_RETENTION_DAYS)
+    has_face_data = (
+        Q(consent_given_at__isnull=False)
+        | Q(references__isnull=False)
+        | Q(matches__isnull=False)
+        | Q(dismissals__isnull=False)
+    )
+    return (
+        Member.objects.annotate(seen=Coalesce("last_login", "date_joined"))
+        .filter(has_face_data, seen__lt=cutoff)
+        .distinct()
+        .order_by("pk")
+    )
+
+
+def face_data_purge(*, now: dt.datetime) -> PurgeSummary:
+    """Retention: delete the face data of inactive members and stray selfie files.
+
+    Idempotent and safe to run from cron: a second run finds nothing to do.
+    Each member's data goes in its own transaction, so a failure part-way
+    keeps what was purged so far.
+    """
+    summary = PurgeSummary()
+    for member in inactive_members(now=now):
+        deleted = member_face_data_delete(member=member)
+        summary.members += 1
+        summary.references += deleted.references
+        summary.matches += deleted.matches
+        summary.dismissals += deleted.dismissals
+    summary.files = selfie_files_sweep(now=now)
+    return summary
+
+
+SELFIE_FOLDER = "references"
+
+
+def selfie_files_sweep(*, now: dt.datetime) -> int:
+    """Delete selfie files that no reference points to, once older than the grace period.
+
+    They are left behind when deleting a file failed after its reference was
+    deleted (storage down). Files younger than THROWBACK_SELFIE_FILE_GRACE_HOURS
+    are kept: an upload stores its file just before its row is committed.
+    Returns how many files were deleted.
+    """
+    try:
+        _, files = default_storage.listdir(SELFIE_FOLDER)
+    except FileNotFoundError:
+        return 0
+    cutoff = now - dt.timedelta(hours=settings.THROWBACK_SELFIE_FILE_GRACE_HOURS)
+    known = set(ReferenceFace.objects.values_list("image", flat=True))
+    deleted = 0
+    for file in sorted(files):
+        name = f"{SELFIE_FOLDER}/{file}"
+        if name in known or default_storage.get_modified_time(name) >= cutoff:
+            continue
         default_storage.delete(name)
+        deleted += 1
+    return deleted
 
 
 # --- Log in with Thalia ---------------------------------------------------------

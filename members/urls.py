@@ -6,10 +6,13 @@ from members import views
 app_name = "members"
 
 urlpatterns = [
-    path("", face_views.photos, name="photos"),
+    path("", face_views.home, name="photos"),
     path("consent/", views.consent, name="consent"),
     path("references/", views.references, name="references"),
     path("references/<int:reference_id>/delete/", views.reference_delete, name="reference_delete"),
+    path("references/<int:reference_id>/face.jpg", views.reference_face, name="reference_face"),
+    path("privacy/delete/", views.data_delete, name="data_delete"),
+    path("privacy/deleted/", views.data_deleted, name="data_deleted"),
     path("accounts/signup/", views.signup, name="signup"),
     # Log in with Thalia (OpenID Connect).
     path("accounts/thalia/login/", views.ThaliaLoginView.as_view(), name="thalia_login"),

@@ -1,5 +1,5 @@
-"""Member pages: consent, reference faces (selfies), demo sign-up, and
-Log in with Thalia (the start, to the website, and the way back).
+"""Member pages: consent and privacy, reference faces (selfies), deleting one's data,
+demo sign-up, and Log in with Thalia (the start, to the website, and the way back).
 
 mozilla-django-oidc's views do the login protocol; the Thalia subclasses
 answer 404 while logging in with Thalia is off, and turn every way a login
@@ -15,18 +15,21 @@ from typing import Any
 import jwt
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import login
+from django.contrib.auth import login, logout
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import SuspiciousOperation
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_http_methods, require_POST
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthenticationRequestView
 
+from faces.models import Dismissal, Match
 from faces.sources import concrexit_oauth as oauth
-from members import services
-from members.forms import ConsentForm, ReferenceUploadForm, SignupForm
+from members import selectors, services
+from members.forms import ConsentForm, DeleteDataForm, ReferenceUploadForm, SignupForm
 from members.http import MemberRequest
+from members.models import ReferenceFace
 from members.oidc import get_setting
 from members.thalia_session import login_keep
 from members.uploads import check_upload_size, read_uploaded_file
@@ -37,11 +40,19 @@ logger = logging.getLogger(__name__)
 @require_http_methods(["GET", "POST"])
 @login_required
 def consent(request: MemberRequest) -> HttpResponse:
-    form = ConsentForm(request.POST or None)
+    form = ConsentForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         services.consent_give(member=request.user)
         return redirect("members:references")
-    return render(request, "members/consent.html", {"form": form})
+    return render(
+        request,
+        "members/consent.html",
+        {
+            "form": form,
+            "retention_days": settings.THROWBACK_RETENTION_DAYS,
+            "limit": settings.THROWBACK_MAX_REFERENCES,
+        },
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -71,8 +82,26 @@ def references(request: MemberRequest) -> HttpResponse:
             "refusal": refusal,
             "references": request.user.references.order_by("created", "id"),
             "limit": settings.THROWBACK_MAX_REFERENCES,
+            "max_bytes": services.upload_limit_bytes(),
+            "max_mb": settings.THROWBACK_UPLOAD_MAX_MB,
         },
     )
+
+
+@require_GET
+@login_required
+def reference_face(request: MemberRequest, reference_id: int) -> HttpResponse:
+    """The face cropped from one of the member's own selfies; 404 for anyone else, staff too."""
+    reference = ReferenceFace.objects.filter(member=request.user, pk=reference_id).first()
+    if reference is None:
+        raise Http404("No such reference")
+    try:
+        data = selectors.reference_face_crop(reference)
+    except FileNotFoundError:
+        raise Http404("Selfie file missing") from None
+    response = HttpResponse(data, content_type="image/jpeg")
+    response["Cache-Control"] = "private, no-store"
+    return response
 
 
 @require_POST
@@ -192,3 +221,31 @@ class ThaliaCallbackView(OIDCAuthenticationCallbackView):  # type: ignore[misc]
                 expires_in_s=login["expires_in"],
             )
         return response
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def data_delete(request: MemberRequest) -> HttpResponse:
+    """ "Delete all my data": what goes, a confirmation, then the deletion."""
+    member = request.user
+    form = DeleteDataForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        if form.cleaned_data["delete_account"]:
+            services.member_delete(member=member)
+            logout(request)
+            return redirect(f"{reverse('members:data_deleted')}?account=1")
+        services.member_face_data_delete(member=member)
+        return redirect("members:data_deleted")
+    counts = {
+        "references": ReferenceFace.objects.filter(member=member).count(),
+        "matches": Match.objects.filter(member=member).values("face__photo").distinct().count(),
+        "dismissals": Dismissal.objects.filter(member=member).count(),
+    }
+    return render(request, "members/delete.html", {"form": form, "counts": counts})
+
+
+@require_GET
+def data_deleted(request: HttpRequest) -> HttpResponse:
+    """The confirmation after a deletion (also for a member whose account is gone)."""
+    account = request.GET.get("account") == "1" and not request.user.is_authenticated
+    return render(request, "members/deleted.html", {"account_deleted": account})

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import io
+import uuid
+
 import factory
 import numpy as np
+from django.core.files.base import ContentFile
 from django.utils import timezone
+from PIL import Image
 
-from faces.models import Album, FaceEncoding, Photo
-from members.models import Member
+from faces.models import Album, FaceEncoding, Match, Photo
+from members.models import Member, ReferenceFace
 
 
 class MemberFactory(factory.django.DjangoModelFactory):
@@ -45,3 +50,43 @@ def face_with(photo: Photo, vector: np.ndarray, using: str = "default") -> FaceE
     face.set_encoding(vector)
     face.save(using=using)
     return face
+
+
+def jpeg(size: tuple[int, int] = (64, 48), color: str = "white") -> bytes:
+    """A small JPEG without a face."""
+    buffer = io.BytesIO()
+    Image.new("RGB", size, color).save(buffer, format="JPEG")
+    return buffer.getvalue()
+
+
+def reference_with(
+    member: Member,
+    vector: np.ndarray,
+    *,
+    image: bytes | None = None,
+    box: tuple[int, int, int, int] = (0, 10, 10, 0),
+) -> ReferenceFace:
+    """A stored selfie of member (file in media storage) with a given encoding and box (top, right, bottom, left)."""
+    top, right, bottom, left = box
+    reference = ReferenceFace(member=member, top=top, right=right, bottom=bottom, left=left)
+    reference.set_encoding(vector)
+    reference.image.save(f"{uuid.uuid4().hex}.jpg", ContentFile(image or jpeg()), save=False)
+    reference.save()
+    return reference
+
+
+def unit(index: int) -> np.ndarray:
+    """An encoding far (√2) from every other unit(i): one person per index."""
+    vector = np.zeros(128)
+    vector[index] = 1.0
+    return vector
+
+
+def matched_photo(
+    member: Member, reference: ReferenceFace, *, album: Album | None = None, **fields: object
+) -> Photo:
+    """A photo with one face at the reference's encoding, matched to the member."""
+    photo = PhotoFactory(album=album or AlbumFactory(), **fields)
+    face = face_with(photo, reference.encoding)
+    Match.objects.create(member=member, reference=reference, face=face, distance=0.0)
+    return photo

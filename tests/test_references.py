@@ -396,10 +396,28 @@ def test_anonymous_requests_are_refused() -> None:
     assert client.get("/api/photos/").status_code == 403
     assert client.get("/api/references/").status_code == 403
     assert client.delete("/api/references/1/").status_code == 403
-    for page in ("/", "/references/", "/consent/", "/photos/1/file/"):
+    for page in (
+        "/references/",
+        "/consent/",
+        "/photos/1/",
+        "/photos/1/file/",
+        "/photos/1/download/",
+        "/albums/1/download/",
+        "/years/",
+        "/years/2019/",
+        "/references/1/face.jpg",
+        "/privacy/delete/",
+    ):
         response = client.get(page)
-        assert response.status_code == 302
-        assert response["Location"].startswith("/accounts/login/")
+        assert response.status_code == 302, page
+        assert response["Location"] == f"/accounts/login/?next={page}"
+    assert client.post("/photos/1/not-me/")["Location"] == "/accounts/login/?next=/photos/1/not-me/"
+    assert client.post("/api/photos/1/not-me/").status_code == 403
+    # Visitors get the landing page at /, which explains and links to the login.
+    landing = client.get("/")
+    assert landing.status_code == 200
+    assert [t.name for t in landing.templates][:1] == ["faces/landing.html"]
+    assert '<a class="button" href="/accounts/login/">Log in</a>' in landing.content.decode()
 
 
 def test_the_upload_page_asks_consent_then_shows_photos(imported: Path, examples: Path) -> None:

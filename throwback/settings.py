@@ -201,6 +201,20 @@ THROWBACK_IMPORT_WORKERS = env_int("THROWBACK_IMPORT_WORKERS", 0, minimum=0)
 THROWBACK_ALLOW_SIGNUP = env_bool("THROWBACK_ALLOW_SIGNUP", False)
 THROWBACK_PHOTOS_PER_PAGE = env_int("THROWBACK_PHOTOS_PER_PAGE", 60, minimum=1)
 
+# --- Privacy and retention (issue 7) ---------------------------------------
+# `manage.py purge_inactive` deletes the face data of members not seen (last
+# login, else joined) for longer than this many days.
+THROWBACK_RETENTION_DAYS = env_int("THROWBACK_RETENTION_DAYS", 365, minimum=1)
+# Selfie files no reference points to (a failed delete) are swept by the same
+# command once older than this; younger ones may belong to an upload in flight.
+THROWBACK_SELFIE_FILE_GRACE_HOURS = env_int("THROWBACK_SELFIE_FILE_GRACE_HOURS", 24, minimum=1)
+# Content-Security-Policy on every response (throwback/middleware.py): no inline
+# scripts, images only from here and the website's file hosts.
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+    "throwback.middleware.ContentSecurityPolicyMiddleware",
+)
+
 # The association's website (concrexit) photos API.
 THALIA_API_URL = env_str("THALIA_API_URL", "https://thalia.nu").rstrip("/")
 THALIA_ACCESS_TOKEN = env_str("THALIA_ACCESS_TOKEN", "")

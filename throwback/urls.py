@@ -1,5 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.http import HttpRequest, HttpResponseRedirect
+from django.templatetags.static import static
 from django.urls import include, path
 
 from faces import api as faces_api
@@ -9,9 +11,17 @@ api_patterns = [
     path("references/", members_api.references, name="references"),
     path("references/<int:reference_id>/", members_api.reference_detail, name="reference"),
     path("photos/", faces_api.photos, name="photos"),
+    path("photos/<int:photo_id>/not-me/", faces_api.photo_not_me, name="photo_not_me"),
 ]
 
+
+def favicon(request: HttpRequest) -> HttpResponseRedirect:
+    """/favicon.ico, which browsers ask for on pages without an icon link (the admin)."""
+    return HttpResponseRedirect(static("favicon.svg"))
+
+
 urlpatterns = [
+    path("favicon.ico", favicon),
     path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),

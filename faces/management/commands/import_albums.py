@@ -8,8 +8,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from faces.importer import ImportSummary, default_workers, run_import
-from faces.services import concrexit_source
+from faces.importer import ImportSummary, default_workers, location_of, printable, run_import
+from faces.services import concrexit_source, import_run_finish, import_run_start
 from faces.sources import SourceError
 from faces.sources.folder import FolderSource
 
@@ -37,6 +37,12 @@ class Command(BaseCommand):
             raise CommandError("--workers must be at least 1")
         try:
             source = FolderSource(options["folder"]) if options["folder"] else concrexit_source()
+        except SourceError as exc:
+            raise CommandError(f"Import failed: {exc}") from exc
+        # Import history for the admin: a row when the run starts, its summary
+        # (or why it stopped) when it ends.
+        run = import_run_start(source=source.kind, location=printable(location_of(source)))
+        try:
             summary = run_import(
                 source,
                 workers=workers,
@@ -45,7 +51,12 @@ class Command(BaseCommand):
                 progress=self._progress(options["no_progress"]),
             )
         except SourceError as exc:
+            import_run_finish(run=run, summary=None, error=str(exc))
             raise CommandError(f"Import failed: {exc}") from exc
+        except BaseException as exc:  # a bug or Ctrl-C: the run still gets its end
+            import_run_finish(run=run, summary=None, error=f"stopped: {exc.__class__.__name__}: {exc}")
+            raise
+        import_run_finish(run=run, summary=summary)
         self._report(summary)
 
     def _progress(self, disabled: bool):  # type: ignore[no-untyped-def]

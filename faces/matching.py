@@ -69,10 +69,14 @@ def faces_near(
     threshold: float,
     using: str = "default",
     face_ids: Iterable[int] | None = None,
+    clusters: Sequence[int] | None = None,
 ) -> list[tuple[int, float]]:
     """(face id, distance) of every stored photo face within threshold of vector.
 
-    One query over all faces (or only face_ids), closest first.
+    One query over all faces (or only face_ids), closest first. With
+    `clusters` (the face index, faces/index.py) only faces assigned to one of
+    those clusters or to none are compared: for them the answer is exactly
+    the full query's.
     """
     distance = squared_distance_sql(columns("f"), PLACEHOLDERS)
     vector_values = vector_params(vector)
@@ -83,7 +87,11 @@ def faces_near(
         if not ids:
             return []
         restrict = f"f.id IN ({', '.join(['%s'] * len(ids))}) AND "
-    # Parameters in text order: SELECT's distance, the id filter, WHERE's distance.
+    if clusters is not None:
+        ids += list(clusters)
+        listed = f'f."cluster_id" IN ({", ".join(["%s"] * len(clusters))}) OR ' if clusters else ""
+        restrict += f'({listed}f."cluster_id" IS NULL) AND '
+    # Parameters in text order: SELECT's distance, the id filters, WHERE's distance.
     params: list[float | int] = [*vector_values, *ids, *vector_values, threshold * threshold]
     # Only column names and placeholders are formatted in; values are bound.
     sql = (
@@ -93,6 +101,38 @@ def faces_near(
     with connections[using].cursor() as cursor:
         cursor.execute(sql, params)
         return [(face_id, float(np.sqrt(max(d, 0.0)))) for face_id, d in cursor.fetchall()]
+
+
+def nearest_clusters(
+    vector: Sequence[float] | np.ndarray, *, count: int, using: str = "default"
+) -> list[int]:
+    """Ids of the `count` face-index centroids closest to vector, closest first."""
+    distance = squared_distance_sql(columns("c"), PLACEHOLDERS)
+    sql = f"SELECT c.id FROM {_table('faces.FaceCluster')} c ORDER BY {distance}, c.id LIMIT %s"  # noqa: S608
+    with connections[using].cursor() as cursor:
+        cursor.execute(sql, [*vector_params(vector), count])
+        return [cluster_id for (cluster_id,) in cursor.fetchall()]
+
+
+def clusters_assign(face_ids: Sequence[int], *, using: str = "default") -> None:
+    """Set each listed face's cluster to its nearest centroid (null when there are none).
+
+    One UPDATE; the centroid table is small, so each face costs one short scan.
+    """
+    if not face_ids:
+        return
+    faces, clusters = _table("faces.FaceEncoding"), _table("faces.FaceCluster")
+    distance = squared_distance_sql(columns("c"), columns(faces))
+    id_list = ", ".join(["%s"] * len(face_ids))
+    # The distance is a column of a derived table because SQLite does not
+    # resolve the outer row's columns in a subquery's ORDER BY.
+    sql = (
+        f'UPDATE {faces} SET "cluster_id" = ('  # noqa: S608 - names and placeholders only
+        f"SELECT n.id FROM (SELECT c.id AS id, {distance} AS d FROM {clusters} c) n ORDER BY n.d, n.id LIMIT 1"
+        f") WHERE id IN ({id_list})"
+    )
+    with connections[using].cursor() as cursor:
+        cursor.execute(sql, list(face_ids))
 
 
 def references_near_faces(face_ids: Sequence[int], *, threshold: float, using: str = "default") -> list[Hit]:

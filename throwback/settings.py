@@ -201,6 +201,13 @@ THROWBACK_IMPORT_WORKERS = env_int("THROWBACK_IMPORT_WORKERS", 0, minimum=0)
 THROWBACK_ALLOW_SIGNUP = env_bool("THROWBACK_ALLOW_SIGNUP", False)
 THROWBACK_PHOTOS_PER_PAGE = env_int("THROWBACK_PHOTOS_PER_PAGE", 60, minimum=1)
 
+# --- Face index (issue 6: matching speed) ------------------------------------
+# A selfie is compared with the faces of its THROWBACK_FACE_INDEX_PROBE nearest
+# k-means clusters (and all unassigned faces) once `manage.py build_face_index`
+# has run; off, or before the first build, every face is compared.
+THROWBACK_FACE_INDEX = env_bool("THROWBACK_FACE_INDEX", True)
+THROWBACK_FACE_INDEX_PROBE = env_int("THROWBACK_FACE_INDEX_PROBE", 32, minimum=1)
+
 # The association's website (concrexit) photos API.
 THALIA_API_URL = env_str("THALIA_API_URL", "https://thalia.nu").rstrip("/")
 THALIA_ACCESS_TOKEN = env_str("THALIA_ACCESS_TOKEN", "")

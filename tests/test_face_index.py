@@ -182,3 +182,16 @@ def test_build_face_index_command_reports_and_drops() -> None:
     call_command("build_face_index", "--drop", stdout=stdout)
     assert stdout.getvalue() == "Face index removed (3 clusters); every face is compared again.\n"
     assert set(FaceEncoding.objects.values_list("cluster_id", flat=True)) == {None}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_distance_queries_run_without_jit_and_leave_the_session_setting_alone() -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('jit')")
+        before = cursor.fetchone()[0]
+        matching.execute(cursor, "SELECT current_setting('jit'), %s", [1])
+        assert cursor.fetchall() == [("off", 1)]
+        cursor.execute("SELECT current_setting('jit')")
+        assert cursor.fetchone()[0] == before

@@ -232,6 +232,7 @@ def main() -> int:
         "postgresql": pg_version,
         "parallel_workers": parallel,
         "threshold": threshold,
+        "default_probe": settings.THROWBACK_FACE_INDEX_PROBE,
         "queries": args.queries,
         "real": {"faces": model.real_faces, "same": model.real_same, "different": model.real_different},
         "synthetic": {"same": check_same, "different": check_different, "faces_per_person": FACES_PER_PERSON},

@@ -6,7 +6,7 @@ PHOTOS ?=
 PORT ?= 8000
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/throwback
 
-.PHONY: run test lint format install install-dev browser clean
+.PHONY: run test lint format install install-dev browser clean bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -56,3 +56,18 @@ format: install-dev
 
 clean:
 	rm -rf $(VENV) data/db.sqlite3 data/media data/static
+
+# --- Benchmarks (issue 6) ----------------------------------------------------
+# Import, match and web benchmarks (bench/), then docs/performance.md with the
+# scale model. Uses dedicated throwback_bench_* databases on the server in
+# DATABASE_URL (default TEST_DATABASE_URL's), never the test or demo database.
+# About 15 minutes on 2 idle cores; run it when the machine is quiet.
+BENCH_RESULTS ?= /tmp/throwback-bench-results
+bench: install
+	mkdir -p $(BENCH_RESULTS)
+	export DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)}; cd bench && \
+	  ../$(BIN)/python import_speed.py --workers 1 2 --limit 40 --json $(abspath $(BENCH_RESULTS))/import.json && \
+	  ../$(BIN)/python match_speed.py --json $(abspath $(BENCH_RESULTS))/match.json && \
+	  ../$(BIN)/python web_speed.py --json $(abspath $(BENCH_RESULTS))/web.json && \
+	  ../$(BIN)/python report.py $(abspath $(BENCH_RESULTS)) ../docs/performance.md
+	@echo "Wrote docs/performance.md"

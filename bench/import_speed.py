@@ -1,25 +1,23 @@
-"""Import speed: a folder import through the product versus raw face encoding.
+"""Import speed: `manage.py import_albums --folder` end to end versus raw face encoding.
 
-Measures how fast `faces.importer.run_import(FolderSource(root), workers=N)`
-turns a folder of albums into stored photos, faces and matches, for each N
-given with --workers (a fresh throwaway SQLite database and an emptied media
-folder per run), and, for reference, how long plain `faces.engine.analyse(bytes)`
-takes over the same files in this one process (bytes read beforehand, same
-engine options as the import). The ratio import/raw for 1 worker is the cost
-of everything around the encoder: hashing, database writes, copying the files
-into media storage.
-
-dlib's models are loaded once in this process before anything is timed, so the
-raw and 1-worker rows exclude that load; a run with N > 1 workers includes
-starting its spawned worker processes, each of which loads the models itself
-(that is what a real import pays).
+For each N given with --workers: `manage.py import_albums --folder ROOT
+--workers N --no-progress` runs as its own process against a fresh dedicated
+PostgreSQL database (default throwback_bench_i6_import, emptied first) and a
+fresh media folder, timed from start to exit (Django start-up, listing,
+hashing, encoding, copying files into media storage, database writes,
+matching). The reference, in the same run: raw `faces.engine.analyse(bytes)`
+of the same files (default engine options, so the default encode size) in N
+spawned processes, each loading dlib's models once, timed likewise from
+starting the processes to the last result. The ratio import/raw photos per
+second shows what everything around the encoder costs; raw N vs raw 1 shows
+how encoding scales with processes.
 
 By default the albums are ../shared/faces/face_recognition_examples,
 five_celebrity_faces and lfw_dev/images, one album per dataset folder, built as
 symlinks under /tmp (FolderSource takes only the files directly inside each
 album folder, so nested files are linked flat). The photos are never copied.
 
-Run from the repository root (about 1.5 minutes on 2 cores with the defaults):
+Run from the repository root (about 5 minutes on 2 idle cores with the defaults):
 
     .venv/bin/python bench/import_speed.py                  # workers 1 and 2
     .venv/bin/python bench/import_speed.py --workers 1 2 4
@@ -30,15 +28,18 @@ Run from the repository root (about 1.5 minutes on 2 cores with the defaults):
 from __future__ import annotations
 
 import argparse
+import json
+import multiprocessing
 import os
-import platform
+import re
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from common import REPO, out, setup_django, table  # noqa: E402 - bench/ is on sys.path
+from common import REPO, machine, out, setup_django_postgres, table  # noqa: E402 - bench/ is on sys.path
 
 FACES_DIR = Path(os.environ.get("THROWBACK_FACES_DIR", REPO.parent / "shared" / "faces"))
 # (album name, folder under ../shared/faces whose images, at any depth, form the album)
@@ -48,21 +49,6 @@ DEFAULT_ALBUMS = [
     ("lfw_dev", "lfw_dev/images"),
 ]
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
-
-
-def fresh_database(work: Path, run: int) -> None:
-    """Point the default connection at a new SQLite file, migrate it, empty the media folder."""
-    from django.conf import settings
-    from django.core.management import call_command
-    from django.db import connections
-
-    connection = connections["default"]
-    connection.close()
-    connection.settings_dict["NAME"] = str(work / f"db-{run}.sqlite3")
-    call_command("migrate", verbosity=0)
-    media = Path(settings.MEDIA_ROOT)
-    shutil.rmtree(media, ignore_errors=True)
-    media.mkdir(parents=True)
 
 
 def build_albums(root: Path, limit: int | None) -> None:
@@ -79,18 +65,58 @@ def build_albums(root: Path, limit: int | None) -> None:
             (target / flat).symlink_to(path.resolve())
 
 
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        for line in cpuinfo.read_text(errors="replace").splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    return (
-        f"os.cpu_count()={os.cpu_count()}  cpu={cpu}\n"
-        f"platform={platform.platform()}  python={platform.python_version()}"
+def _raw_worker(paths: list[str]) -> tuple[int, int]:
+    """One raw process: load the models, analyse every file; (faces, failures)."""
+    from faces import engine
+
+    engine.warm_up()
+    options = engine.EngineOptions(max_side_px=int(os.environ.get("THROWBACK_ENCODE_MAX_SIDE", "500")))
+    faces = failed = 0
+    for path in paths:
+        try:
+            faces += len(engine.analyse(Path(path).read_bytes(), options).faces)
+        except engine.EngineError:
+            failed += 1
+    return faces, failed
+
+
+def raw(paths: list[str], workers: int) -> tuple[float, int, int]:
+    """Seconds, faces and failures of analysing paths in `workers` spawned processes."""
+    shares = [paths[i::workers] for i in range(workers)]
+    started = time.monotonic()
+    with multiprocessing.get_context("spawn").Pool(workers) as pool:
+        results = pool.map(_raw_worker, shares)
+    return time.monotonic() - started, sum(r[0] for r in results), sum(r[1] for r in results)
+
+
+def command_import(root: Path, workers: int, env: dict[str, str]) -> tuple[float, str]:
+    """Seconds and summary line of `manage.py import_albums --folder root` on an emptied database."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "TRUNCATE faces_facecluster, faces_faceencoding, faces_photo, faces_album, faces_match CASCADE"
+        )
+    shutil.rmtree(env["MEDIA_ROOT"], ignore_errors=True)
+    started = time.monotonic()
+    result = subprocess.run(  # noqa: S603 - our own interpreter and command
+        [
+            sys.executable,
+            "manage.py",
+            "import_albums",
+            "--folder",
+            str(root),
+            "--workers",
+            str(workers),
+            "--no-progress",
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
     )
+    return time.monotonic() - started, result.stdout.strip().splitlines()[-1]
 
 
 def main() -> int:
@@ -98,15 +124,17 @@ def main() -> int:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="worker counts (default: 1 2)")
     parser.add_argument("--folder", type=Path, help="existing album root (every sub-folder is an album)")
     parser.add_argument("--limit", type=int, help="at most this many photos per default album")
+    parser.add_argument(
+        "--database", default=os.environ.get("THROWBACK_BENCH_IMPORT_DATABASE", "throwback_bench_i6_import")
+    )
+    parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     if any(n < 1 for n in args.workers):
         parser.error("--workers must be at least 1")
 
     work = Path(tempfile.mkdtemp(prefix="throwback-bench-import-"))
     try:
-        setup_django(work, database="db-0.sqlite3")
-        from faces import engine, services
-        from faces.importer import run_import
+        setup_django_postgres(work, database=args.database)
         from faces.sources.folder import FolderSource
 
         if args.folder:
@@ -117,80 +145,65 @@ def main() -> int:
         source = FolderSource(root)
         listing = [(album, source.photos(album).photos) for album in source.albums()]
         paths = [photo.path for _, photos in listing for photo in photos]
+        env = {**os.environ, "MEDIA_ROOT": str(work / "media"), "LOG_LEVEL": "WARNING"}
 
-        out("Import speed: faces.importer.run_import(FolderSource) vs raw faces.engine.analyse(bytes)")
-        out(machine())
-        options = services.engine_options()
-        out(
-            f"albums: {', '.join(f'{album.title} ({len(photos)})' for album, photos in listing)}; "
-            f"encode max side {options.max_side_px} px, detector {options.detector}, upsample {options.upsample}"
-        )
+        out("Import speed: manage.py import_albums --folder (own process, PostgreSQL) vs raw engine.analyse")
+        out(f"machine: {machine()}")
+        out(f"albums: {', '.join(f'{album.title} ({len(photos)})' for album, photos in listing)}")
         out()
-
-        started = time.monotonic()
-        engine.warm_up()
-        model_load = time.monotonic() - started
-
-        # Raw reference: every file's bytes in memory first, then only analyse() is timed.
-        blobs = [Path(path).read_bytes() for path in paths]
-        raw_faces = raw_failed = 0
-        started = time.monotonic()
-        for data in blobs:
-            try:
-                raw_faces += len(engine.analyse(data, options).faces)
-            except engine.EngineError:
-                raw_failed += 1
-        raw_seconds = time.monotonic() - started
-        del blobs
-
-        rows: list[list[object]] = [
-            [
-                "raw analyse(), 1 process",
-                len(paths),
-                raw_failed,
-                raw_faces,
-                f"{raw_seconds:.1f}",
-                f"{len(paths) / raw_seconds:.2f}",
-                f"{1000 * raw_seconds / len(paths):.0f}",
-            ]
-        ]
-        by_workers: dict[int, float] = {}
-        face_counts: dict[int, int] = {}
-        for run, workers in enumerate(args.workers, start=1):
-            fresh_database(work, run)
-            started = time.monotonic()
-            summary = run_import(source, workers=workers)
-            seconds = time.monotonic() - started
-            photos = summary.photos_encoded + summary.photos_failed
-            by_workers[workers] = seconds
-            face_counts[workers] = summary.faces
+        rows: list[list[object]] = []
+        figures: list[dict[str, object]] = []
+        for workers in args.workers:
+            raw_s, raw_faces, raw_failed = raw(paths, workers)
+            import_s, line = command_import(root, workers, env)
+            faces = re.search(r"([\d,]+) faces", line)
+            import_faces = int(faces.group(1).replace(",", "")) if faces else -1
+            figures.append(
+                {
+                    "workers": workers,
+                    "photos": len(paths),
+                    "raw_s": raw_s,
+                    "raw_faces": raw_faces,
+                    "import_s": import_s,
+                    "import_faces": import_faces,
+                    "summary": line,
+                }
+            )
             rows.append(
                 [
-                    f"run_import, workers={workers}",
-                    photos,
-                    summary.photos_failed,
-                    summary.faces,
-                    f"{seconds:.1f}",
-                    f"{photos / seconds:.2f}",
-                    f"{1000 * seconds / max(photos, 1):.0f}",
+                    f"raw analyse(), {workers} process(es)",
+                    len(paths),
+                    raw_faces,
+                    f"{raw_s:.1f}",
+                    f"{len(paths) / raw_s:.2f}",
                 ]
             )
-            for error in summary.errors[:5]:
-                out(f"  workers={workers}: {error}")
-
-        table(["run", "photos", "failed", "faces", "seconds", "photos/s", "ms/photo"], rows)
+            rows.append(
+                [
+                    f"import_albums --workers {workers}",
+                    len(paths),
+                    import_faces,
+                    f"{import_s:.1f}",
+                    f"{len(paths) / import_s:.2f}",
+                ]
+            )
+        table(["run", "photos", "faces", "seconds", "photos/s"], rows)
         out()
-        out(f"dlib model load in this process (excluded above): {model_load:.1f} s")
-        if 1 in by_workers:
-            ratio = by_workers[1] / raw_seconds
-            out(f"import/raw time ratio, 1 worker: {ratio:.2f} (import overhead {100 * (ratio - 1):+.0f}%)")
-        for workers, seconds in by_workers.items():
-            if workers > 1 and 1 in by_workers:
-                out(f"speed-up workers={workers} vs 1: {by_workers[1] / seconds:.2f}x")
-        if any(count != raw_faces for count in face_counts.values()):
-            out(f"NOTE: face counts differ between raw ({raw_faces}) and import runs ({face_counts})")
-        else:
-            out("face counts identical in raw and every import run")
+        for figure in figures:
+            out(
+                f"workers={figure['workers']}: import/raw photos/s = {float(figure['raw_s']) / float(figure['import_s']):.2f}; "  # type: ignore[arg-type]
+                f"summary: {figure['summary']}"
+            )
+        by = {int(f["workers"]): f for f in figures}  # type: ignore[call-overload]
+        for workers, figure in by.items():
+            if workers > 1 and 1 in by:
+                out(
+                    f"speed-up {workers} vs 1 worker: import {float(by[1]['import_s']) / float(figure['import_s']):.2f}x, "  # type: ignore[arg-type]
+                    f"raw {float(by[1]['raw_s']) / float(figure['raw_s']):.2f}x"  # type: ignore[arg-type]
+                )
+        if args.json:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps({"machine": machine(), "runs": figures}, indent=1))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0

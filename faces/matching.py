@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from django.db import connections
+from django.db.backends.utils import CursorWrapper
 
 from faces.fields import ENCODING_FIELDS, ENCODING_SIZE
 
@@ -69,30 +70,102 @@ def faces_near(
     threshold: float,
     using: str = "default",
     face_ids: Iterable[int] | None = None,
+    clusters: Sequence[int] | None = None,
 ) -> list[tuple[int, float]]:
     """(face id, distance) of every stored photo face within threshold of vector.
 
-    One query over all faces (or only face_ids), closest first.
+    One query over all faces (or only face_ids), closest first. With
+    `clusters` (the face index, faces/index.py) only faces assigned to one of
+    those clusters or to none are compared: for them the answer is exactly
+    the full query's.
     """
+    if face_ids is not None:
+        face_ids = list(face_ids)
+        if not face_ids:
+            return []
+    sql, params = faces_near_query(vector, threshold=threshold, face_ids=face_ids, clusters=clusters)
+    with connections[using].cursor() as cursor:
+        execute(cursor, sql, params)
+        return [(face_id, float(np.sqrt(max(d, 0.0)))) for face_id, d in cursor.fetchall()]
+
+
+def faces_near_query(
+    vector: Sequence[float] | np.ndarray,
+    *,
+    threshold: float,
+    face_ids: Sequence[int] | None = None,
+    clusters: Sequence[int] | None = None,
+) -> tuple[str, list[float | int]]:
+    """The SQL and parameters of `faces_near` (the benchmarks run variants of it)."""
     distance = squared_distance_sql(columns("f"), PLACEHOLDERS)
     vector_values = vector_params(vector)
     ids: list[int] = []
     restrict = ""
     if face_ids is not None:
         ids = list(face_ids)
-        if not ids:
-            return []
         restrict = f"f.id IN ({', '.join(['%s'] * len(ids))}) AND "
-    # Parameters in text order: SELECT's distance, the id filter, WHERE's distance.
+    if clusters is not None:
+        ids += list(clusters)
+        listed = f'f."cluster_id" IN ({", ".join(["%s"] * len(clusters))}) OR ' if clusters else ""
+        restrict += f'({listed}f."cluster_id" IS NULL) AND '
+    # Parameters in text order: SELECT's distance, the id filters, WHERE's distance.
     params: list[float | int] = [*vector_values, *ids, *vector_values, threshold * threshold]
     # Only column names and placeholders are formatted in; values are bound.
     sql = (
         f"SELECT f.id, {distance} AS d FROM {_table('faces.FaceEncoding')} f "  # noqa: S608
         f"WHERE {restrict}{distance} <= %s ORDER BY d, f.id"
     )
+    return sql, params
+
+
+# PostgreSQL's JIT compiles the 128-term expression with LLVM on every query
+# whose estimated cost passes jit_above_cost; at a million faces compiling
+# took longer than running the whole scan without it (docs/performance.md).
+NO_JIT = "SET LOCAL jit = off; "
+
+
+def execute(cursor: CursorWrapper, sql: str, params: Sequence[float | int]) -> None:
+    """Run a distance query; on PostgreSQL without JIT compilation.
+
+    Both statements travel in one simple-protocol message, which PostgreSQL
+    runs as one transaction even in autocommit mode, so SET LOCAL covers the
+    query (and, inside an atomic block, the rest of that transaction).
+    """
+    if cursor.db.vendor == "postgresql":
+        sql = NO_JIT + sql
+    cursor.execute(sql, params)
+
+
+def nearest_clusters(
+    vector: Sequence[float] | np.ndarray, *, count: int, using: str = "default"
+) -> list[int]:
+    """Ids of the `count` face-index centroids closest to vector, closest first."""
+    distance = squared_distance_sql(columns("c"), PLACEHOLDERS)
+    sql = f"SELECT c.id FROM {_table('faces.FaceCluster')} c ORDER BY {distance}, c.id LIMIT %s"  # noqa: S608
     with connections[using].cursor() as cursor:
-        cursor.execute(sql, params)
-        return [(face_id, float(np.sqrt(max(d, 0.0)))) for face_id, d in cursor.fetchall()]
+        execute(cursor, sql, [*vector_params(vector), count])
+        return [cluster_id for (cluster_id,) in cursor.fetchall()]
+
+
+def clusters_assign(face_ids: Sequence[int], *, using: str = "default") -> None:
+    """Set each listed face's cluster to its nearest centroid (null when there are none).
+
+    One UPDATE; the centroid table is small, so each face costs one short scan.
+    """
+    if not face_ids:
+        return
+    faces, clusters = _table("faces.FaceEncoding"), _table("faces.FaceCluster")
+    distance = squared_distance_sql(columns("c"), columns(faces))
+    id_list = ", ".join(["%s"] * len(face_ids))
+    # The distance is a column of a derived table because SQLite does not
+    # resolve the outer row's columns in a subquery's ORDER BY.
+    sql = (
+        f'UPDATE {faces} SET "cluster_id" = ('  # noqa: S608 - names and placeholders only
+        f"SELECT n.id FROM (SELECT c.id AS id, {distance} AS d FROM {clusters} c) n ORDER BY n.d, n.id LIMIT 1"
+        f") WHERE id IN ({id_list})"
+    )
+    with connections[using].cursor() as cursor:
+        execute(cursor, sql, list(face_ids))
 
 
 def references_near_faces(face_ids: Sequence[int], *, threshold: float, using: str = "default") -> list[Hit]:
@@ -111,7 +184,7 @@ def references_near_faces(face_ids: Sequence[int], *, threshold: float, using: s
         f"WHERE f.id IN ({id_list}) AND {distance} <= %s ORDER BY f.id, r.id"
     )
     with connections[using].cursor() as cursor:
-        cursor.execute(sql, [*face_ids, threshold * threshold])
+        execute(cursor, sql, [*face_ids, threshold * threshold])
         return [
             Hit(face_id=f, reference_id=r, member_id=m, distance=float(np.sqrt(max(d, 0.0))))
             for f, r, m, d in cursor.fetchall()

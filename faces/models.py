@@ -96,6 +96,22 @@ class Photo(models.Model):
         return f"{self.album} / {self.source_id}"
 
 
+class FaceCluster(EncodingModel):
+    """A k-means centroid of the stored faces: one list of the face index.
+
+    Built by `manage.py build_face_index` (faces/index.py); a selfie is
+    compared with the faces of its nearest few clusters only. The 128
+    columns hold the centroid.
+    """
+
+    # Faces assigned when the index was built (new faces are not counted).
+    size = models.PositiveIntegerField(default=0)
+    created = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"face cluster {self.pk} ({self.size} faces)"
+
+
 class FaceEncoding(EncodingModel):
     """One face detected in a photo: its box (original pixels) and 128-d encoding."""
 
@@ -104,6 +120,10 @@ class FaceEncoding(EncodingModel):
     right = models.PositiveIntegerField()
     bottom = models.PositiveIntegerField()
     left = models.PositiveIntegerField()
+    # The face index's nearest centroid; null until assigned (always searched).
+    cluster = models.ForeignKey(
+        FaceCluster, null=True, blank=True, on_delete=models.SET_NULL, related_name="faces"
+    )
 
     def __str__(self) -> str:
         return f"face {self.pk} in photo {self.photo_id}"

@@ -24,7 +24,7 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
-from faces import matching, thalia_grant
+from faces import index, matching, thalia_grant
 from faces.engine import Analysis, EngineOptions
 from faces.models import Album, AlbumAccess, Dismissal, FaceEncoding, ImportRun, Match, Photo
 from faces.sources import AlbumListing, SourceAlbum, SourceError
@@ -169,6 +169,7 @@ def photo_store(*, photo_id: int, analysis: Analysis, path: str = "") -> tuple[i
             face.set_encoding(detected.encoding)
             faces.append(face)
         FaceEncoding.objects.bulk_create(faces)
+        index.faces_assign([face.pk for face in faces])
         hits = matching.references_near_faces(
             [face.pk for face in faces], threshold=settings.THROWBACK_MATCH_THRESHOLD
         )
@@ -227,7 +228,7 @@ def reference_match(*, reference_id: int, vector: Sequence[float] | np.ndarray) 
     from members.models import ReferenceFace
 
     reference = ReferenceFace.objects.only("id", "member_id").get(pk=reference_id)
-    hits = matching.faces_near(vector, threshold=settings.THROWBACK_MATCH_THRESHOLD)
+    hits = index.faces_near(vector, threshold=settings.THROWBACK_MATCH_THRESHOLD)
     Match.objects.bulk_create(
         [
             Match(member_id=reference.member_id, reference=reference, face_id=face_id, distance=d)

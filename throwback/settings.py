@@ -214,6 +214,12 @@ MIDDLEWARE.insert(
     MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
     "throwback.middleware.ContentSecurityPolicyMiddleware",
 )
+# --- Face index (issue 6: matching speed) ------------------------------------
+# A selfie is compared with the faces of its THROWBACK_FACE_INDEX_PROBE nearest
+# k-means clusters (and all unassigned faces) once `manage.py build_face_index`
+# has run; off, or before the first build, every face is compared.
+THROWBACK_FACE_INDEX = env_bool("THROWBACK_FACE_INDEX", True)
+THROWBACK_FACE_INDEX_PROBE = env_int("THROWBACK_FACE_INDEX_PROBE", 32, minimum=1)
 
 # The association's website (concrexit) photos API.
 THALIA_API_URL = env_str("THALIA_API_URL", "https://thalia.nu").rstrip("/")

@@ -86,7 +86,8 @@ def test_a_run_that_cannot_list_the_albums_is_recorded_with_its_error(
     assert run.finished is not None
     assert run.error == (
         f"{fake_concrexit.base_url}/api/v2/photos/albums/?limit=50&offset=0: HTTP 403 (the website refused "
-        "THALIA_ACCESS_TOKEN: is it a member's token with scope photos:read, and unexpired?)"
+        "the token: is it a member's token with scope photos:read, and unexpired? "
+        "Run `manage.py connect_thalia` to reconnect)"
     )
     assert [run.albums, run.photos_new, run.photos_encoded] == [0, 0, 0]
 

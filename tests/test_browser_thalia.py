@@ -106,6 +106,7 @@ def test_member_logs_in_with_thalia_and_sees_only_albums_the_site_opens_to_them(
             "You did not allow Throwback to use your Thalia account, so you are not logged in."
         )
         shoot(page, screenshots / "login-denied.png")
-        page.goto(f"{live_server.url}/")
-        expect(page).to_have_url(f"{live_server.url}/accounts/login/?next=/")
+        page.goto(f"{live_server.url}/")  # still a visitor: the landing page, not My photos
+        expect(page.get_by_role("heading", name="Find yourself in every event photo")).to_be_visible()
+        expect(page.get_by_role("heading", name="My photos")).to_have_count(0)
         context.close()

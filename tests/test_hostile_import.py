@@ -119,9 +119,16 @@ def test_a_hostile_file_is_recorded_and_the_stored_photo_kept(
 
 @pytest.mark.parametrize(
     ("case", "name"),
-    [("HEIC file", "phone.heic"), ("SVG file", "logo.svg"), ("PDF", "menu.pdf"), ("hidden extension", "photo.jpg.exe")],
+    [
+        ("HEIC file", "phone.heic"),
+        ("SVG file", "logo.svg"),
+        ("PDF", "menu.pdf"),
+        ("hidden extension", "photo.jpg.exe"),
+    ],
 )
-def test_files_without_an_image_extension_are_not_listed(party: Path, face: bytes, case: str, name: str) -> None:
+def test_files_without_an_image_extension_are_not_listed(
+    party: Path, face: bytes, case: str, name: str
+) -> None:
     before = stored()
     (party / "Party" / name).write_bytes(hostile.heic(face))
     out, err = run(party)

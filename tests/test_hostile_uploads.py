@@ -153,7 +153,9 @@ def test_a_hostile_upload_on_the_page_is_refused_with_its_message(
     assert stored_state(member) == before
 
 
-def test_an_upload_over_the_size_limit_is_refused_on_both_paths(member: Member, face: bytes, settings) -> None:  # type: ignore[no-untyped-def]
+def test_an_upload_over_the_size_limit_is_refused_on_both_paths(
+    member: Member, face: bytes, settings
+) -> None:  # type: ignore[no-untyped-def]
     settings.THROWBACK_UPLOAD_MAX_MB = 1
     big = hostile.bmp(face) + b"\x00" * (1024 * 1024)  # a real image, padded past 1 MB
     before = stored_state(member)
@@ -195,7 +197,7 @@ def test_a_broken_multipart_body_is_refused(member: Member) -> None:
     before = stored_state(member)
     response = client.post(
         "/api/references/",
-        b"--boundary\r\nContent-Disposition: form-data; name=\"image\"; filename=\"a.jpg\"\r\n\r\n\xff\xd8",
+        b'--boundary\r\nContent-Disposition: form-data; name="image"; filename="a.jpg"\r\n\r\n\xff\xd8',
         content_type="multipart/form-data; boundary=boundary",
         HTTP_X_CSRFTOKEN=client.cookies["csrftoken"].value,
     )

@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import InterfaceError, OperationalError
 
 from faces.importer import ImportSummary, default_workers, run_import
 from faces.services import concrexit_source
@@ -46,6 +47,14 @@ class Command(BaseCommand):
             )
         except SourceError as exc:
             raise CommandError(f"Import failed: {exc}") from exc
+        except (OperationalError, InterfaceError) as exc:
+            # The server restarted or the network dropped: what is stored is
+            # consistent (one transaction per photo), the rest stays pending.
+            raise CommandError(
+                f"Import stopped: lost the database connection ({exc.__class__.__name__}: "
+                f"{str(exc).strip().splitlines()[0] if str(exc).strip() else 'no details'}). Photos not yet "
+                "stored stay pending: run the command again to continue."
+            ) from exc
         self._report(summary)
 
     def _progress(self, disabled: bool):  # type: ignore[no-untyped-def]

@@ -9,7 +9,6 @@ its match are untouched.
 from __future__ import annotations
 
 import io
-import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -182,12 +181,12 @@ def test_a_photo_that_becomes_garbage_is_failed_and_loses_its_faces_only(party: 
     assert stored() == before
 
 
+@pytest.mark.slow
 def test_every_hostile_file_at_once_in_one_run(party: Path, face: bytes) -> None:
     """All of RECORDED in one album: one run, each photo's own outcome."""
     before = stored()
     for _, name, maker, _ in RECORDED:
         (party / "Party" / name).write_bytes(maker(face))
-    os.sync()
     out, _ = run(party)
     failed = sum(1 for *_, (status, _, _) in RECORDED if status == "failed")
     assert f"{len(RECORDED)} new" in out
@@ -201,6 +200,7 @@ def _member() -> Member:
     return Member.objects.get(username="barack")
 
 
+@pytest.mark.slow
 def test_the_member_is_matched_in_the_honest_odd_formats(party: Path, face: bytes) -> None:
     for _, name, maker, (status, _, faces) in RECORDED:
         if status == "done" and faces:

@@ -72,6 +72,15 @@ NAMES = [
     "x" * 300 + ".jpg",
     "",
 ]
+NAME_IDS = [
+    "traversal",
+    "windows traversal",
+    "absolute path",
+    "unicode",
+    "right-to-left override",
+    "304 characters",
+    "empty",
+]
 
 
 @pytest.fixture
@@ -245,7 +254,7 @@ def test_every_exif_orientation_is_turned_upright(member: Member, face: bytes, o
     assert reference.right < 853 * 0.75 and reference.bottom < 480
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", NAMES, ids=NAME_IDS)
 def test_the_uploaded_file_name_never_reaches_storage(member: Member, face: bytes, name: str) -> None:
     before_refs = stored_state(member)[0]
     response = api_upload(api_client(member), face, name)

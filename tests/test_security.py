@@ -123,6 +123,15 @@ STATE_CHANGES: list[tuple[str, str, dict[str, str]]] = [
 ]
 
 
+ADMIN_PAGES = [
+    "/admin/",
+    "/admin/faces/album/",
+    "/admin/faces/photo/",
+    "/admin/members/member/",
+    "/admin/members/referenceface/",
+]
+
+
 def fill(path: str, victim: Victim) -> str:
     return path.format(reference=victim.reference.pk, photo=victim.photo.pk)
 
@@ -245,22 +254,20 @@ def test_logging_in_without_the_csrf_token_is_refused(victim: Victim) -> None:
     assert "_auth_user_id" not in client.session
 
 
-@pytest.mark.parametrize(
-    "path",
-    [
-        "/admin/",
-        "/admin/faces/album/",
-        "/admin/faces/photo/",
-        "/admin/members/member/",
-        "/admin/members/referenceface/",
-    ],
-)
+@pytest.mark.parametrize("path", ADMIN_PAGES)
 def test_non_staff_members_cannot_use_the_admin(victim: Victim, path: str) -> None:
     member = member_client("plain")
     response = member.get(path)
     assert response.status_code == 302
     assert response["Location"].startswith("/admin/login/")
     assert "Secret party" not in member.get(response["Location"]).content.decode()
+
+
+@pytest.mark.parametrize("path", ADMIN_PAGES)
+def test_anonymous_visitors_cannot_use_the_admin(victim: Victim, path: str) -> None:
+    response = Client().get(path)
+    assert response.status_code == 302
+    assert response["Location"] == f"/admin/login/?next={path}"
 
 
 def test_staff_without_permissions_see_no_member_data(victim: Victim) -> None:

@@ -56,7 +56,8 @@ def album_sync(*, source: str, location: str, remote: SourceAlbum, listing: Albu
     New photos, photos whose origin or content hash changed and photos that
     failed before become pending; photos gone from the source (neither listed
     nor skipped as malformed) are deleted with their faces and matches, unless
-    the listing is incomplete (an entry without a usable id). Encoded, unchanged photos are left alone.
+    the listing is incomplete (an entry without a usable id). Encoded,
+    unchanged photos are left alone.
     """
     album, _ = Album.objects.get_or_create(
         source=source, source_id=remote.source_id, defaults={"title": remote.title}

@@ -50,10 +50,10 @@ class Command(BaseCommand):
         except (OperationalError, InterfaceError) as exc:
             # The server restarted or the network dropped: what is stored is
             # consistent (one transaction per photo), the rest stays pending.
+            reason = (str(exc).strip().splitlines() or ["no details"])[0]
             raise CommandError(
-                f"Import stopped: lost the database connection ({exc.__class__.__name__}: "
-                f"{str(exc).strip().splitlines()[0] if str(exc).strip() else 'no details'}). Photos not yet "
-                "stored stay pending: run the command again to continue."
+                f"Import stopped: lost the database connection ({exc.__class__.__name__}: {reason}). "
+                "Photos not yet stored stay pending: run the command again to continue."
             ) from exc
         self._report(summary)
 

@@ -41,8 +41,16 @@ def squared_distance_sql(left: Sequence[str], right: Sequence[str]) -> str:
     return " + ".join(f"({a} - {b}) * ({a} - {b})" for a, b in zip(left, right, strict=True))
 
 
-def columns(alias: str) -> list[str]:
-    """The 128 encoding columns of a table alias, quoted."""
+def columns(alias: str, *, double: bool = False) -> list[str]:
+    """The 128 encoding columns of a table alias, quoted.
+
+    With double=True each is cast to double precision: on PostgreSQL,
+    arithmetic on two `real` columns stays in single precision and raises
+    "value out of range: underflow" when a product of tiny differences rounds
+    to zero, so one side of a column-to-column distance is widened.
+    """
+    if double:
+        return [f'CAST({alias}."{column}" AS DOUBLE PRECISION)' for column in ENCODING_FIELDS]
     return [f'{alias}."{column}"' for column in ENCODING_FIELDS]
 
 
@@ -176,7 +184,7 @@ def references_near_faces(face_ids: Sequence[int], *, threshold: float, using: s
     """
     if not face_ids:
         return []
-    distance = squared_distance_sql(columns("f"), columns("r"))
+    distance = squared_distance_sql(columns("f", double=True), columns("r"))
     id_list = ", ".join(["%s"] * len(face_ids))
     sql = (
         f"SELECT f.id, r.id, r.member_id, {distance} AS d "  # noqa: S608 - names and placeholders only

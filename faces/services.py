@@ -89,8 +89,9 @@ def album_sync(*, source: str, location: str, remote: SourceAlbum, listing: Albu
 
     New photos, photos whose origin or content hash changed and photos that
     failed before become pending; photos gone from the source (neither listed
-    nor skipped as malformed) are deleted with their faces and matches.
-    Encoded, unchanged photos are left alone.
+    nor skipped as malformed) are deleted with their faces and matches, unless
+    the listing is incomplete (an entry without a usable id). Encoded,
+    unchanged photos are left alone.
     """
     album, _ = Album.objects.get_or_create(
         source=source, source_id=remote.source_id, defaults={"title": remote.title}
@@ -136,6 +137,8 @@ def album_sync(*, source: str, location: str, remote: SourceAlbum, listing: Albu
         elif photo.status == Photo.Status.DONE:
             result.unchanged += 1
         photo.save(update_fields=fields)
+    if not listing.complete:
+        existing.clear()  # an unidentifiable entry may be any of them: remove none
     for gone in existing.values():
         gone.delete()
         # After the commit, as in photo_store: a rolled-back sync keeps the file.

@@ -7,6 +7,7 @@ Production sets DATABASE_URL, SECRET_KEY, ALLOWED_HOSTS and DEBUG=false.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import os
 import secrets
 import tempfile
@@ -167,17 +168,54 @@ FILE_UPLOAD_HANDLERS = [
     "django.core.files.uploadhandler.TemporaryFileUploadHandler",
 ]
 
-# Security: production (DEBUG=false) behind a TLS-terminating reverse proxy.
+# --- Web security: production defaults and login throttling ------------------
+# THROWBACK_PRODUCTION=true (set it in production, see docs/deployment.md)
+# switches on what `manage.py check --deploy` asks for, behind a TLS-terminating
+# reverse proxy that sets X-Forwarded-Proto: HTTPS redirects, HTTPS-only
+# cookies and a year of HSTS. Each value can still be set on its own. Off by
+# default so `make run` works on plain http://127.0.0.1.
+THROWBACK_PRODUCTION = env_bool("THROWBACK_PRODUCTION", False)
+if THROWBACK_PRODUCTION and DEBUG:
+    raise ImproperlyConfigured("THROWBACK_PRODUCTION=true needs DEBUG=false")
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", THROWBACK_PRODUCTION)
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG and SECURE_SSL_REDIRECT)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
-SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0, minimum=0)
+SECURE_HSTS_SECONDS = env_int(
+    "SECURE_HSTS_SECONDS", 365 * 24 * 3600 if THROWBACK_PRODUCTION else 0, minimum=0
+)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", THROWBACK_PRODUCTION)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+if not SECURE_HSTS_PRELOAD:
+    # Asking browsers to preload HSTS for the whole domain is the domain
+    # owner's decision (and hard to undo), not a default of this app.
+    SILENCED_SYSTEM_CHECKS = ["security.W021"]
+
+# Login throttling (django-axes): after THROWBACK_LOGIN_FAILURE_LIMIT failed
+# logins for one username from one address, that pair is refused (HTTP 429)
+# for THROWBACK_LOGIN_COOLOFF_MINUTES. The pair, not the address alone, so a
+# stranger cannot lock a member out from elsewhere. Behind a proxy the address
+# is the proxy's (REMOTE_ADDR), which makes it a per-username limit.
+INSTALLED_APPS += ["axes"]
+MIDDLEWARE += ["axes.middleware.AxesMiddleware"]  # axes asks to be last
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_ENABLED = env_bool("THROWBACK_LOGIN_THROTTLE", True)
+AXES_FAILURE_LIMIT = env_int("THROWBACK_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = dt.timedelta(minutes=env_int("THROWBACK_LOGIN_COOLOFF_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_USERNAME_FORM_FIELD = "username"
+# --- end of web security -------------------------------------------------------
 
 LOGGING = {
     "version": 1,
@@ -240,9 +278,11 @@ THALIA_FILE_HOSTS = env_list("THALIA_FILE_HOSTS", [])
 
 # --- Log in with Thalia; Throwback's own connection to the website ----------
 # (issue 7: members/ logs members in, faces/ keeps the grants; see docs/architecture.md)
-AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend", "members.oidc.ThaliaBackend"]
+AUTHENTICATION_BACKENDS += ["members.oidc.ThaliaBackend"]  # after axes and the local accounts
 # Refreshes a Thalia member's accessible albums when they are stale.
-MIDDLEWARE += ["members.thalia_session.album_access_middleware"]
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("axes.middleware.AxesMiddleware"), "members.thalia_session.album_access_middleware"
+)
 # The OpenID Connect provider: concrexit serves it under /user/oauth/ of its site.
 THALIA_OIDC_URL = env_str("THALIA_OIDC_URL", THALIA_API_URL).rstrip("/")
 # "Log in with Thalia" is offered only when a client id is set.

@@ -54,3 +54,6 @@ class AlbumListing:
 
     photos: list[SourcePhoto]
     skipped: dict[str, str] = field(default_factory=dict)
+    # False when an entry could not be tied to a photo id (no usable pk): any
+    # stored photo may be that entry, so none is taken as removed.
+    complete: bool = True

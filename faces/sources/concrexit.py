@@ -182,15 +182,22 @@ class ConcrexitSource:
             raise SourceError("no photo list in the album's answer", permanent=True)
         photos: list[SourcePhoto] = []
         skipped: dict[str, str] = {}
+        seen: set[str] = set()
+        complete = True
         for index, item in enumerate(items):
             pk = item.get("pk") if isinstance(item, dict) else None
             key = str(pk) if _is_int(pk) else f"entry {index}"
+            complete = complete and _is_int(pk)
+            if key in seen:
+                skipped[f"entry {index}"] = f"photo {key} listed twice"  # the first one counts
+                continue
+            seen.add(key)
             try:
                 photos.append(self._photo_from(item))
             except ValueError as exc:
                 logger.warning("album %s: skipping photo %s: %s", album.source_id, key, exc)
                 skipped[key] = str(exc)
-        return AlbumListing(photos=photos, skipped=skipped)
+        return AlbumListing(photos=photos, skipped=skipped, complete=complete)
 
     def _photo_from(self, item: Any) -> SourcePhoto:
         if not isinstance(item, dict):

@@ -7,8 +7,10 @@ import sys
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DatabaseError, InterfaceError, OperationalError, connection
 
 from faces.importer import ImportSummary, default_workers, location_of, printable, run_import
+from faces.models import ImportRun
 from faces.services import concrexit_source, import_run_finish, import_run_start
 from faces.sources import SourceError
 from faces.sources.folder import FolderSource
@@ -53,11 +55,29 @@ class Command(BaseCommand):
         except SourceError as exc:
             import_run_finish(run=run, summary=None, error=str(exc))
             raise CommandError(f"Import failed: {exc}") from exc
+        except (OperationalError, InterfaceError) as exc:
+            # The server restarted or the network dropped: what is stored is
+            # consistent (one transaction per photo), the rest stays pending.
+            reason = (str(exc).strip().splitlines() or ["no details"])[0]
+            message = (
+                f"Import stopped: lost the database connection ({exc.__class__.__name__}: {reason}). "
+                "Photos not yet stored stay pending: run the command again to continue."
+            )
+            self._record_stop(run, message)
+            raise CommandError(message) from exc
         except BaseException as exc:  # a bug or Ctrl-C: the run still gets its end
             import_run_finish(run=run, summary=None, error=f"stopped: {exc.__class__.__name__}: {exc}")
             raise
         import_run_finish(run=run, summary=summary)
         self._report(summary)
+
+    def _record_stop(self, run: ImportRun, message: str) -> None:
+        """Record why a run stopped, on a fresh connection; the server may still be gone."""
+        connection.close()
+        try:
+            import_run_finish(run=run, summary=None, error=message)
+        except DatabaseError:
+            self.stderr.write("  (the import history could not record this stop either)")
 
     def _progress(self, disabled: bool):  # type: ignore[no-untyped-def]
         if disabled or not sys.stdout.isatty():

@@ -232,12 +232,12 @@ def _encode(
             if not in_flight:
                 isolated = False
                 if suspects:
-                    job = suspects.popleft()
-                    in_flight[pool.submit(job)] = job
+                    suspect = suspects.popleft()
+                    in_flight[pool.submit(suspect)] = suspect
                     isolated = True
             if not isolated:
-                while len(in_flight) < workers * WINDOW_PER_WORKER and (job := feed.next()) is not None:
-                    in_flight[pool.submit(job)] = job
+                while len(in_flight) < workers * WINDOW_PER_WORKER and (new := feed.next()) is not None:
+                    in_flight[pool.submit(new)] = new
             if not in_flight:
                 break
             finished, _ = wait(in_flight, timeout=batch.due_in(), return_when=FIRST_COMPLETED)
@@ -247,9 +247,8 @@ def _encode(
                 try:
                     batch.add(future.result(), in_flight.pop(future))
                 except BrokenProcessPool:
-                    lost = list(in_flight.values()) if isolated else []
                     if isolated:
-                        (job,) = lost
+                        (job,) = in_flight.values()
                         logger.error("photo %s stopped its encoding worker twice", job.source_id)
                         batch.add(EncodeResult(job.photo_id, job.source_id, None, WORKER_DIED), job)
                     else:

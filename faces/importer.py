@@ -1,20 +1,23 @@
 """The import run: list albums at a source, encode pending photos, store them.
 
-Encoding runs in worker processes (one per core by default, see
+Encoding runs in spawned worker processes (one per core by default, see
 faces/workers.py) that each load dlib's models once and receive plain jobs;
-only this process writes to the database. Photos are handed out in chunks so signed URLs can be refreshed
-between chunks on long runs.
+only this process writes to the database, a batch of results per
+transaction. Photos are claimed (see services.photos_claim) a chunk at a
+time, so two runs never encode the same photo and signed URLs are refreshed
+between chunks on long runs. With CELERY_BROKER_URL set, the photos are
+queued for Celery workers instead (faces/distributed.py).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-import multiprocessing
 import os
 import time
+from collections import deque
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
@@ -22,16 +25,22 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError
 
-from faces import engine, services
+from faces import services
 from faces.models import Album, Photo
 from faces.sources import SourceAlbum, SourceError
 from faces.sources.concrexit import ConcrexitSource
 from faces.sources.folder import FolderSource
-from faces.workers import EncodeJob, EncodeResult, encode_job
+from faces.workers import EncodeJob, EncodeResult, WorkerPool
 
 logger = logging.getLogger(__name__)
 
-JOBS_PER_WORKER = 8
+# Jobs queued per worker: enough that none idles while this process stores a batch.
+WINDOW_PER_WORKER = 4
+# Photos claimed (and their signed URLs refreshed) at a time, per worker.
+CLAIM_PER_WORKER = 8
+# Results stored per transaction: at most this many, at least this often.
+BATCH_PHOTOS = 50
+BATCH_SECONDS = 1.0
 
 
 @dataclass
@@ -43,18 +52,29 @@ class ImportSummary:
     photos_removed: int = 0
     photos_encoded: int = 0
     photos_failed: int = 0
+    photos_skipped: int = 0  # claimed by another run (or deleted) meanwhile
+    photos_queued: int = 0  # Celery: still waiting for a worker when the command stopped waiting
     faces: int = 0
     matches: int = 0
     seconds: float = 0.0
     errors: list[str] = field(default_factory=list)
 
     def line(self) -> str:
+        others = ""
+        if self.photos_skipped:
+            others += f", {self.photos_skipped} taken by another run"
+        if self.photos_queued:
+            others += f", {self.photos_queued} still queued"
         return (
             f"Imported {self.albums} albums: {self.photos_new} new, {self.photos_changed} changed or retried, "
             f"{self.photos_unchanged} unchanged, {self.photos_removed} removed photos; "
-            f"{self.photos_encoded} encoded, {self.photos_failed} failed; "
+            f"{self.photos_encoded} encoded, {self.photos_failed} failed{others}; "
             f"{self.faces} faces, {self.matches} matches in {self.seconds:.1f} s"
         )
+
+
+# Celery: stop waiting when no queued photo has finished for this long.
+DEFAULT_WAIT_S = 600.0
 
 
 def default_workers() -> int:
@@ -68,22 +88,43 @@ def run_import(
     album_id: str | None = None,
     since: dt.date | None = None,
     progress: Callable[[int, int], None] | None = None,
+    wait_s: float | None = DEFAULT_WAIT_S,
+    encode: Callable[[EncodeJob], EncodeResult] | None = None,
 ) -> ImportSummary:
     """Import albums from a source and encode every pending photo.
 
     Idempotent: unchanged photos are skipped, interrupted runs resume from
-    the pending photos. Per-album and per-photo errors are collected in the
-    summary; only failing to list the source's albums raises SourceError.
+    the pending photos (claims of a killed run are recovered first). Per-album
+    and per-photo errors are collected in the summary; only failing to list
+    the source's albums raises SourceError.
+
+    With CELERY_BROKER_URL set, the pending photos are queued for Celery
+    workers and `workers` is unused; the run then waits until every queued
+    photo is done or failed, or until none has finished for `wait_s` seconds
+    (None: do not wait). `encode` replaces `workers.encode_job` in the worker
+    processes (a module-level function; tests use it to crash a worker).
     """
     started = time.monotonic()
     summary = ImportSummary()
     album_pks = _sync_albums(source, album_id=album_id, since=since, summary=summary)
+    recovered = services.claims_recover()
+    if recovered:
+        logger.warning("%d photos claimed by runs that stopped are pending again", recovered)
 
     # Only albums listed by this run: pending photos of another folder, or of
     # albums left out by --album/--since, wait for a run that lists them.
     pending = Photo.objects.filter(album_id__in=album_pks, status=Photo.Status.PENDING)
     photo_ids = list(pending.order_by("album_id", "id").values_list("id", flat=True))
-    _encode(source, photo_ids, workers=workers, summary=summary, progress=progress)
+    if settings.CELERY_BROKER_URL:
+        from faces import distributed
+
+        distributed.enqueue(photo_ids)
+        if wait_s is None:
+            summary.photos_queued = len(photo_ids)
+        else:
+            distributed.wait(photo_ids, wait_s=wait_s, summary=summary, progress=progress)
+    else:
+        _encode(source, photo_ids, workers=workers, summary=summary, progress=progress, encode=encode)
     summary.seconds = time.monotonic() - started
     return summary
 
@@ -164,91 +205,165 @@ def _encode(
     workers: int,
     summary: ImportSummary,
     progress: Callable[[int, int], None] | None,
+    encode: Callable[[EncodeJob], EncodeResult] | None,
 ) -> None:
-    """Encode photos in chunks, storing each result as it arrives.
+    """Encode photos in worker processes, storing the results in batches.
 
-    Jobs are built one chunk ahead of the workers (so signed URLs are fresh
-    when used) and the workers are never idle between chunks.
+    Photos are claimed and turned into jobs a chunk at a time (so signed URLs
+    are fresh when used). WINDOW_PER_WORKER jobs per worker are kept queued,
+    so no worker waits while this process writes a batch; results are taken
+    in the order they finish. When a worker dies, the jobs it took down with
+    it are run again one at a time, so only a photo that kills its worker
+    again is failed. Photos still claimed when the run ends (an error, ^C)
+    are handed back as pending.
     """
     if not photo_ids:
         return
-    total, done = len(photo_ids), 0
-    workers = max(1, min(workers, total))
-    chunk = workers * JOBS_PER_WORKER
-    chunks = [photo_ids[i : i + chunk] for i in range(0, total, chunk)]
-
-    def store(result: EncodeResult, job: EncodeJob) -> None:
-        nonlocal done
-        _store(result, path=job.path, summary=summary)
-        done += 1
-        if progress is not None:
-            progress(done, total)
-
-    if workers == 1:
-        for ids in chunks:
-            for job in _jobs(source, ids):
-                store(encode_job(job), job)
-        return
-
-    pool = _Pool(workers)
+    token = services.claim_token()
+    workers = max(1, min(workers, len(photo_ids)))
+    feed = _Feed(source, photo_ids, token=token, chunk=workers * CLAIM_PER_WORKER)
+    batch = _Batch(token=token, summary=summary, progress=progress, total=len(photo_ids))
+    pool = _pool(workers, encode)
     in_flight: dict[Future[EncodeResult], EncodeJob] = {}
+    suspects: deque[EncodeJob] = deque()  # in flight when a worker died: retried alone
+    isolated = False
     try:
-        for index, ids in enumerate(chunks):
-            for job in _jobs(source, ids):
-                in_flight[pool.submit(job)] = job
-            keep = chunk if index + 1 < len(chunks) else 0
-            while len(in_flight) > keep:
-                finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    job = in_flight.pop(future)
-                    store(pool.result(future, job), job)
+        while True:
+            if not in_flight:
+                isolated = False
+                if suspects:
+                    suspect = suspects.popleft()
+                    in_flight[pool.submit(suspect)] = suspect
+                    isolated = True
+            if not isolated:
+                while len(in_flight) < workers * WINDOW_PER_WORKER and (new := feed.next()) is not None:
+                    in_flight[pool.submit(new)] = new
+            if not in_flight:
+                break
+            finished, _ = wait(in_flight, timeout=batch.due_in(), return_when=FIRST_COMPLETED)
+            for future in finished:
+                if future not in in_flight:
+                    continue  # already handled with its pool's death
+                try:
+                    batch.add(future.result(), in_flight.pop(future))
+                except BrokenProcessPool:
+                    if isolated:
+                        (job,) = in_flight.values()
+                        logger.error("photo %s stopped its encoding worker twice", job.source_id)
+                        batch.add(EncodeResult(job.photo_id, job.source_id, None, WORKER_DIED), job)
+                    else:
+                        logger.error(
+                            "an encoding worker died; retrying its %d photos one by one", len(in_flight)
+                        )
+                        suspects.extend(sorted(in_flight.values(), key=lambda job: job.photo_id))
+                    in_flight.clear()
+                    pool.restart()
+                    break
+            if batch.due():
+                batch.flush()
+        batch.flush()
+        summary.photos_skipped += feed.skipped
+    except BaseException:
+        _pools.clear()
+        pool.shutdown()  # stops what is still queued (^C, a database failure)
+        raise
     finally:
-        pool.shutdown()
+        services.claims_release(token=token)
 
 
-class _Pool:
-    """Worker processes that survive a worker's death.
-
-    Fresh interpreters (spawn), not forks: a forked child would share this
-    process's database connection. Each loads dlib's models once. When a
-    worker dies (out of memory, a crash in dlib), the jobs in flight are
-    recorded as failed, to be retried on the next run, and new workers start.
-    """
-
-    def __init__(self, workers: int) -> None:
-        self.workers = workers
-        self.executor = self._start()
-
-    def _start(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(
-            self.workers, mp_context=multiprocessing.get_context("spawn"), initializer=engine.warm_up
-        )
-
-    def submit(self, job: EncodeJob) -> Future[EncodeResult]:
-        try:
-            return self.executor.submit(encode_job, job)
-        except BrokenProcessPool:
-            self.executor.shutdown(wait=False, cancel_futures=True)
-            self.executor = self._start()
-            return self.executor.submit(encode_job, job)
-
-    def result(self, future: Future[EncodeResult], job: EncodeJob) -> EncodeResult:
-        try:
-            return future.result()
-        except BrokenProcessPool:
-            logger.error("an encoding worker died while photo %s was in flight", job.source_id)
-            return EncodeResult(
-                job.photo_id,
-                job.source_id,
-                None,
-                "the encoding worker stopped (out of memory?); retried on the next run",
-            )
-
-    def shutdown(self) -> None:
-        self.executor.shutdown(wait=True, cancel_futures=True)
+# The pool of the last run, kept for the next run in this process (tests,
+# make run) so that its workers need not load dlib's models again.
+_pools: dict[tuple[int, Callable[[EncodeJob], EncodeResult] | None], WorkerPool] = {}
 
 
-def _jobs(source: ConcrexitSource | FolderSource, photo_ids: list[int]) -> list[EncodeJob]:
+def _pool(workers: int, encode: Callable[[EncodeJob], EncodeResult] | None) -> WorkerPool:
+    key = (workers, encode)
+    if key not in _pools:
+        for old in _pools.values():
+            old.shutdown()
+        _pools.clear()
+        _pools[key] = WorkerPool(workers, encode=encode)
+    return _pools[key]
+
+
+WORKER_DIED = "the encoding worker stopped on this photo (a crash or out of memory); retried on the next run"
+
+
+class _Feed:
+    """Claims pending photos a chunk at a time and hands out their jobs."""
+
+    def __init__(
+        self, source: ConcrexitSource | FolderSource, photo_ids: list[int], *, token: str, chunk: int
+    ) -> None:
+        self.source, self.token, self.chunk = source, token, chunk
+        self.remaining = deque(photo_ids)
+        self.jobs: deque[EncodeJob] = deque()
+        self.skipped = 0  # claimed by another run meanwhile, or gone
+
+    def next(self) -> EncodeJob | None:
+        while not self.jobs and self.remaining:
+            ids = [self.remaining.popleft() for _ in range(min(self.chunk, len(self.remaining)))]
+            claimed = services.photos_claim(photo_ids=ids, token=self.token)
+            self.skipped += len(ids) - len(claimed)
+            self.jobs.extend(jobs_for(self.source, claimed))
+        return self.jobs.popleft() if self.jobs else None
+
+
+class _Batch:
+    """Results waiting to be stored together (see services.photos_record)."""
+
+    def __init__(
+        self,
+        *,
+        token: str,
+        summary: ImportSummary,
+        progress: Callable[[int, int], None] | None,
+        total: int,
+    ) -> None:
+        self.token, self.summary, self.progress, self.total = token, summary, progress, total
+        self.outcomes: list[services.Outcome] = []
+        self.names: dict[int, str] = {}
+        self.first_at = 0.0
+        self.done = 0
+
+    def add(self, result: EncodeResult, job: EncodeJob) -> None:
+        if not self.outcomes:
+            self.first_at = time.monotonic()
+        self.outcomes.append(services.Outcome(result.photo_id, result.analysis, result.error, job.path))
+        self.names[result.photo_id] = result.source_id
+
+    def due_in(self) -> float | None:
+        """Seconds until the waiting results must be stored (None: nothing waits)."""
+        if not self.outcomes:
+            return None
+        return max(0.0, self.first_at + BATCH_SECONDS - time.monotonic())
+
+    def due(self) -> bool:
+        return len(self.outcomes) >= BATCH_PHOTOS or self.due_in() == 0.0
+
+    def flush(self) -> None:
+        if not self.outcomes:
+            return
+        outcomes, self.outcomes = self.outcomes, []
+        recorded = services.photos_record(outcomes=outcomes, token=self.token)
+        summary = self.summary
+        for faces, matches in recorded.stored.values():
+            summary.photos_encoded += 1
+            summary.faces += faces
+            summary.matches += matches
+        for photo_id, error in recorded.failed.items():
+            summary.photos_failed += 1
+            summary.errors.append(f"photo {self.names[photo_id]}: {error}")
+        summary.photos_skipped += len(recorded.skipped)
+        for _ in outcomes:
+            self.done += 1
+            if self.progress is not None:
+                self.progress(self.done, self.total)
+        self.names.clear()
+
+
+def jobs_for(source: ConcrexitSource | FolderSource, photo_ids: list[int]) -> list[EncodeJob]:
+    """Encoding jobs for photos of `source`, their signed URLs refreshed first when stale."""
     photos = list(Photo.objects.filter(pk__in=photo_ids).select_related("album").order_by("id"))
     if isinstance(source, ConcrexitSource):
         services.photo_urls_refresh(photos, source=source)
@@ -273,28 +388,3 @@ def _jobs(source: ConcrexitSource | FolderSource, photo_ids: list[int]) -> list[
             )
         )
     return jobs
-
-
-def _store(result: EncodeResult, *, path: str, summary: ImportSummary) -> None:
-    if result.analysis is None:
-        _fail(result, result.error, summary=summary)
-        return
-    try:
-        faces, matches = services.photo_store(photo_id=result.photo_id, analysis=result.analysis, path=path)
-    except Photo.DoesNotExist:
-        return  # deleted meanwhile (album re-synced by another run)
-    except (DatabaseError, OSError) as exc:
-        # Storage or database trouble with this photo: record it, go on.
-        logger.exception("photo %s could not be stored", result.source_id)
-        _fail(result, f"could not be stored: {exc}", summary=summary)
-        return
-    summary.photos_encoded += 1
-    summary.faces += faces
-    summary.matches += matches
-
-
-def _fail(result: EncodeResult, error: str, *, summary: ImportSummary) -> None:
-    """Record a photo's failure (retried on the next run) and count it."""
-    services.photo_fail(photo_id=result.photo_id, error=error)
-    summary.photos_failed += 1
-    summary.errors.append(f"photo {result.source_id}: {error}")

@@ -63,6 +63,8 @@ class PhotoQuerySet(models.QuerySet["Photo"]):
 class Photo(models.Model):
     class Status(models.TextChoices):
         PENDING = "pending", "Waiting to be encoded"
+        # Taken by one import run or Celery worker (see services.photos_claim).
+        CLAIMED = "claimed", "Being encoded"
         DONE = "done", "Encoded"
         FAILED = "failed", "Failed"
 
@@ -84,6 +86,10 @@ class Photo(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     error = models.TextField(blank=True)
     encoded_at = models.DateTimeField(null=True, blank=True)
+    # Who is encoding it ("host:pid:random") and since when; a claim whose
+    # process is gone or older than THROWBACK_CLAIM_TIMEOUT_SECONDS is stale.
+    claimed_by = models.CharField(max_length=300, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
     created = models.DateTimeField(auto_now_add=True)
 
     objects = PhotoQuerySet.as_manager()

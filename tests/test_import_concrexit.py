@@ -486,13 +486,18 @@ def test_a_refused_photo_file_is_recorded_and_imported_next_run(fake: FakeConcre
 
 
 def test_urls_expiring_during_a_run_fail_those_photos_until_the_next_run(fake: FakeConcrexit) -> None:
-    """The site's clock jumps past the URLs' lifetime after the first photo; Throwback's does not."""
+    """The site's clock jumps past the URLs' lifetime once it has served the first file; Throwback's does not."""
     first_pk, *rest = fake.add_album("expo", "Expo", [tiny("red"), tiny("green"), tiny("blue")])
+    serve = fake._serve_file
 
-    def progress(done: int, total: int) -> None:
+    def serve_then_jump(method: str, path: str, sig: str | None):  # type: ignore[no-untyped-def]
+        response = serve(method, path, sig)
         fake.clock_offset_s = 4 * 3600
+        return response
 
-    first = import_run(progress=progress)
+    fake._serve_file = serve_then_jump  # type: ignore[method-assign]
+    first = import_run()
+    fake._serve_file = serve  # type: ignore[method-assign]
 
     assert first == ImportSummary(
         albums=1,
@@ -509,15 +514,15 @@ def test_urls_expiring_during_a_run_fail_those_photos_until_the_next_run(fake: F
     assert list(Photo.objects.order_by("id").values_list("status", "error")) == [("done", "")] * 3
 
 
-def test_a_long_run_refreshes_stale_urls_between_chunks(fake: FakeConcrexit) -> None:
-    """Workers get 8 photos per chunk; time passing after the first chunk (on
-    the site and for Throwback) makes the second chunk fetch fresh URLs."""
+def test_a_long_run_refreshes_stale_urls_between_chunks(fake: FakeConcrexit, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Photos are claimed and given URLs 8 at a time (one worker); once the
+    URLs Throwback holds have gone stale, the next chunk fetches fresh ones."""
+    monkeypatch.setattr("faces.importer.BATCH_PHOTOS", 1)  # progress after every photo
     colors = ["red", "green", "blue", "yellow", "white", "black", "orange", "purple", "pink"]
     pks = fake.add_album("marathon", "Marathon", [tiny(c) for c in colors])
 
     def progress(done: int, total: int) -> None:
-        if done == 8:
-            fake.clock_offset_s = 4 * 3600
+        if done == 1:  # the second chunk is made after the fifth photo at the earliest
             Photo.objects.update(urls_fetched_at=F("urls_fetched_at") - dt.timedelta(hours=4))
 
     summary = import_run(progress=progress)
@@ -526,6 +531,10 @@ def test_a_long_run_refreshes_stale_urls_between_chunks(fake: FakeConcrexit) -> 
     assert list(Photo.objects.order_by("id").values_list("status", flat=True)) == ["done"] * 9
     assert api_requests(fake) == [FIRST_PAGE, f"{ALBUMS}marathon/", f"{ALBUMS}marathon/"]
     assert media_requests(fake) == [file_path("marathon", pk) for pk in pks]
+    signatures = {urlsplit(path).path: urlsplit(path).query for _, path in fake.requests if "/media/" in path}
+    now_stored = {pk: urlsplit(photo(pk).remote_urls["large"]) for pk in pks}
+    assert signatures[now_stored[pks[-1]].path] == now_stored[pks[-1]].query  # downloaded with the fresh URL
+    assert signatures[now_stored[pks[0]].path] != now_stored[pks[0]].query  # with the first one
 
 
 def test_a_failing_album_detail_is_reported_and_other_albums_import(fake: FakeConcrexit) -> None:

@@ -269,45 +269,6 @@ def test_a_stored_file_cut_short_by_an_interrupted_run_is_replaced(photo_root: P
         assert hashlib.sha256(handle.read()).hexdigest() == digest
 
 
-@pytest.mark.slow
-def test_a_dying_worker_fails_its_photos_and_the_import_goes_on(
-    tmp_path: Path, faces_dir: Path, media_root: Path
-) -> None:
-    """A worker killed mid-import (out of memory, a crash in dlib) must not hang the run."""
-    lfw = sorted((faces_dir / "lfw_dev" / "images").glob("*/*.jpg"))[:40]
-    root = make_album_folder(tmp_path / "photos", {"LFW": lfw})
-    killed: list[int] = []
-
-    def kill_a_worker(done: int, total: int) -> None:
-        if done == 3 and not killed:
-            killed.append(_kill_one_worker())
-
-    summary = run_import(FolderSource(root), workers=2, progress=kill_a_worker)
-
-    assert killed and killed[0] > 0
-    crashed = [e for e in summary.errors if "encoding worker stopped" in e]
-    assert 1 <= len(crashed) == summary.photos_failed
-    assert summary.photos_encoded + summary.photos_failed == 40
-    again = run_import(FolderSource(root), workers=2)
-    assert again.photos_encoded == summary.photos_failed and again.photos_failed == 0
-    assert Photo.objects.filter(status=Photo.Status.DONE).count() == 40
-
-
-def _kill_one_worker() -> int:
-    """SIGKILL one of this process's spawned pool workers; its pid."""
-    for pid in sorted(int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()):
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:
-            continue
-        parent = int(stat.rsplit(")", 1)[1].split()[1])
-        if parent == os.getpid() and b"spawn_main" in cmdline:
-            os.kill(pid, signal.SIGKILL)
-            return pid
-    return 0
-
-
 def test_a_file_shared_by_two_photos_stays_while_one_is_left(photo_root: Path, examples: Path) -> None:
     shutil.copyfile(examples / "obama2.jpg", photo_root / "Gala" / "obama2-copy.jpg")
     import_folder(photo_root)

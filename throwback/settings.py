@@ -235,6 +235,9 @@ THROWBACK_MAX_IMAGE_PIXELS = env_int("THROWBACK_MAX_IMAGE_PIXELS", 50_000_000, m
 THROWBACK_MAX_REFERENCES = env_int("THROWBACK_MAX_REFERENCES", 5, minimum=1)
 # Import: encoding processes (0 = one per CPU core).
 THROWBACK_IMPORT_WORKERS = env_int("THROWBACK_IMPORT_WORKERS", 0, minimum=0)
+# Import: a photo claimed by a run or Celery worker for longer than this is
+# taken to be abandoned (its process died on another host) and encoded again.
+THROWBACK_CLAIM_TIMEOUT_SECONDS = env_int("THROWBACK_CLAIM_TIMEOUT_SECONDS", 1800, minimum=1)
 # Anyone may create a local account (the demo); off in production.
 THROWBACK_ALLOW_SIGNUP = env_bool("THROWBACK_ALLOW_SIGNUP", False)
 THROWBACK_PHOTOS_PER_PAGE = env_int("THROWBACK_PHOTOS_PER_PAGE", 60, minimum=1)
@@ -293,3 +296,12 @@ THALIA_CONNECT_SCOPES = env_str("THALIA_CONNECT_SCOPES", "photos:read events:rea
 THALIA_OIDC_TIMEOUT_SECONDS = env_float("THALIA_OIDC_TIMEOUT_SECONDS", 10.0)
 # A member's accessible albums are fetched again after this long (when their token still works).
 THALIA_ALBUM_ACCESS_MAX_AGE_SECONDS = env_int("THALIA_ALBUM_ACCESS_MAX_AGE_SECONDS", 3600, minimum=0)
+# --- Celery: distributed import (issue 6) ---------------------------------
+# Unset: import_albums encodes in local processes and Celery is never imported.
+# Set (e.g. redis://127.0.0.1:6379/0): import_albums queues one task per photo
+# for `celery -A throwback worker` processes on any machine.
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "")
+CELERY_TASK_DEFAULT_QUEUE = env_str("THROWBACK_CELERY_QUEUE", "throwback")
+CELERY_TASK_IGNORE_RESULT = True  # progress is read from the photos' status
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # tasks take seconds: no hoarding
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True

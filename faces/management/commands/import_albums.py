@@ -9,7 +9,14 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError, InterfaceError, OperationalError, connection
 
-from faces.importer import ImportSummary, default_workers, location_of, printable, run_import
+from faces.importer import (
+    DEFAULT_WAIT_S,
+    ImportSummary,
+    default_workers,
+    location_of,
+    printable,
+    run_import,
+)
 from faces.models import ImportRun
 from faces.services import concrexit_source, import_run_finish, import_run_start
 from faces.sources import SourceError
@@ -32,11 +39,25 @@ class Command(BaseCommand):
             "--workers", type=int, default=None, help="encoding processes (default: one per core)"
         )
         parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+        parser.add_argument(
+            "--no-wait",
+            action="store_true",
+            help="with CELERY_BROKER_URL: queue the photos and return without waiting for the workers",
+        )
+        parser.add_argument(
+            "--timeout",
+            type=float,
+            default=DEFAULT_WAIT_S,
+            help="with CELERY_BROKER_URL: stop waiting when no photo has finished for this many seconds "
+            f"(default {DEFAULT_WAIT_S:.0f})",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         workers = default_workers() if options["workers"] is None else options["workers"]
         if workers < 1:
             raise CommandError("--workers must be at least 1")
+        if options["timeout"] <= 0:
+            raise CommandError("--timeout must be more than 0 seconds")
         try:
             source = FolderSource(options["folder"]) if options["folder"] else concrexit_source()
         except SourceError as exc:
@@ -44,13 +65,15 @@ class Command(BaseCommand):
         # Import history for the admin: a row when the run starts, its summary
         # (or why it stopped) when it ends.
         run = import_run_start(source=source.kind, location=printable(location_of(source)))
+        progress = self._progress(options["no_progress"])
         try:
             summary = run_import(
                 source,
                 workers=workers,
                 album_id=options["album"],
                 since=options["since"],
-                progress=self._progress(options["no_progress"]),
+                progress=progress,
+                wait_s=None if options["no_wait"] else options["timeout"],
             )
         except SourceError as exc:
             import_run_finish(run=run, summary=None, error=str(exc))
@@ -68,6 +91,9 @@ class Command(BaseCommand):
         except BaseException as exc:  # a bug or Ctrl-C: the run still gets its end
             import_run_finish(run=run, summary=None, error=f"stopped: {exc.__class__.__name__}: {exc}")
             raise
+        finally:
+            if progress is not None:
+                progress.close()
         import_run_finish(run=run, summary=summary)
         self._report(summary)
 
@@ -79,21 +105,10 @@ class Command(BaseCommand):
         except DatabaseError:
             self.stderr.write("  (the import history could not record this stop either)")
 
-    def _progress(self, disabled: bool):  # type: ignore[no-untyped-def]
+    def _progress(self, disabled: bool) -> _Bar | None:
         if disabled or not sys.stdout.isatty():
             return None
-        from tqdm import tqdm
-
-        bar: dict[str, tqdm] = {}
-
-        def update(done: int, total: int) -> None:
-            if "bar" not in bar:
-                bar["bar"] = tqdm(total=total, unit="photo", file=sys.stderr)
-            bar["bar"].update(1)
-            if done == total:
-                bar.pop("bar").close()
-
-        return update
+        return _Bar()
 
     def _report(self, summary: ImportSummary) -> None:
         for error in summary.errors[:20]:
@@ -101,3 +116,23 @@ class Command(BaseCommand):
         if len(summary.errors) > 20:
             self.stderr.write(f"  … and {len(summary.errors) - 20} more")
         self.stdout.write(summary.line())
+
+
+class _Bar:
+    """A tqdm bar on stderr, made at the first update (when the total is known)."""
+
+    def __init__(self) -> None:
+        self.bar: Any = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, unit="photo", file=sys.stderr)
+        self.bar.total = total
+        self.bar.update(done - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None

@@ -62,3 +62,31 @@ def _writable(folder: Path) -> bool:
     except OSError:
         return False
     return os.access(folder, os.W_OK)
+
+
+# The CPU budget: an import of 10,000 photos within an hour on two cores (docs/accuracy.md).
+MAX_CHEAP_UPSAMPLE = 2
+
+
+@register()
+def check_engine_options(app_configs: Any = None, **kwargs: Any) -> list[Warning]:
+    """Engine options that are valid but cost far more than they gain on a CPU."""
+    problems = []
+    if settings.THROWBACK_DETECTOR == "cnn":
+        problems.append(
+            Warning(
+                "THROWBACK_DETECTOR is cnn: dlib's CNN detector takes seconds per photo without a GPU",
+                hint="Keep hog unless dlib is built with CUDA; see docs/accuracy.md for the cost.",
+                id="faces.W002",
+            )
+        )
+    if settings.THROWBACK_DETECT_UPSAMPLE > MAX_CHEAP_UPSAMPLE:
+        problems.append(
+            Warning(
+                f"THROWBACK_DETECT_UPSAMPLE is {settings.THROWBACK_DETECT_UPSAMPLE}: each upsampling "
+                "makes detection about four times slower",
+                hint="Use at most 2; raise THROWBACK_ENCODE_MAX_SIDE to find smaller faces instead.",
+                id="faces.W003",
+            )
+        )
+    return problems

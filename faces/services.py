@@ -71,11 +71,18 @@ class ImportSummaryLike(Protocol):
     errors: list[str]
 
 
-def engine_options() -> EngineOptions:
-    """Engine options from settings, shared by imports and selfie uploads."""
+def engine_options(*, selfie: bool = False) -> EngineOptions:
+    """Engine options from settings, shared by imports and selfie uploads.
+
+    A selfie differs only in its number of jitters (THROWBACK_SELFIE_JITTERS).
+    """
     return EngineOptions(
         max_side_px=settings.THROWBACK_ENCODE_MAX_SIDE,
         max_pixels=settings.THROWBACK_MAX_IMAGE_PIXELS,
+        upsample=settings.THROWBACK_DETECT_UPSAMPLE,
+        detector=settings.THROWBACK_DETECTOR,
+        jitters=settings.THROWBACK_SELFIE_JITTERS if selfie else settings.THROWBACK_ENCODE_JITTERS,
+        landmarks=settings.THROWBACK_LANDMARKS,
     )
 
 

@@ -101,7 +101,7 @@ def reference_add(*, member: Member, data: bytes) -> ReferenceFace:
         )
     if member.references.count() >= settings.THROWBACK_MAX_REFERENCES:
         raise ReferenceLimitReached()
-    options = engine_options()
+    options = engine_options(selfie=True)
     try:
         image = engine.load_image(data, max_pixels=options.max_pixels)
     except engine.ImageTooLarge as exc:

@@ -18,7 +18,7 @@ import dj_database_url
 import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
 
-from throwback.env import env_bool, env_float, env_int, env_list, env_str
+from throwback.env import env_bool, env_choice, env_float, env_int, env_list, env_str
 
 # Lets classes like ModelAdmin[Album] be subscripted at run time, as the type hints need.
 django_stubs_ext.monkeypatch()
@@ -227,8 +227,20 @@ LOGGING = {
 # --- Throwback -------------------------------------------------------------
 # Euclidean distance below which two dlib encodings are taken as one person.
 THROWBACK_MATCH_THRESHOLD = env_float("THROWBACK_MATCH_THRESHOLD", 0.49)
+# --- Face engine options: defaults measured in docs/accuracy.md -------------
 # Photos are downscaled so their longest side is at most this before encoding.
-THROWBACK_ENCODE_MAX_SIDE = env_int("THROWBACK_ENCODE_MAX_SIDE", 500, minimum=64)
+THROWBACK_ENCODE_MAX_SIDE = env_int("THROWBACK_ENCODE_MAX_SIDE", 1000, minimum=64)
+# Times dlib's HOG detector upsamples before looking (finds smaller faces, ~4× the cost each).
+THROWBACK_DETECT_UPSAMPLE = env_int("THROWBACK_DETECT_UPSAMPLE", 1, minimum=0)
+# "hog" (CPU) or "cnn" (dlib's CNN detector: seconds per photo without a GPU).
+THROWBACK_DETECTOR = env_choice("THROWBACK_DETECTOR", "hog", ("hog", "cnn"))
+# Re-samplings averaged into each photo face's encoding (cost grows linearly).
+THROWBACK_ENCODE_JITTERS = env_int("THROWBACK_ENCODE_JITTERS", 1, minimum=1)
+# The same for a selfie: encoded once per upload, so it can afford more.
+THROWBACK_SELFIE_JITTERS = env_int("THROWBACK_SELFIE_JITTERS", 10, minimum=1)
+# Landmark model the encoder aligns faces with: "large" (68 points) or "small" (5 points).
+THROWBACK_LANDMARKS = env_choice("THROWBACK_LANDMARKS", "large", ("small", "large"))
+# --- end of face engine options -------------------------------------------
 # Selfie uploads: file size and decoded pixel limits, references per member.
 THROWBACK_UPLOAD_MAX_MB = env_int("THROWBACK_UPLOAD_MAX_MB", 10, minimum=1)
 THROWBACK_MAX_IMAGE_PIXELS = env_int("THROWBACK_MAX_IMAGE_PIXELS", 50_000_000, minimum=1)

@@ -377,6 +377,16 @@ def test_logout_next_never_leaves_the_site(victim: Victim, target: str) -> None:
     assert response["Location"] == "/accounts/login/"
 
 
+@pytest.mark.parametrize("target", EVIL_NEXT)
+def test_not_me_next_never_leaves_the_site(victim: Victim, target: str) -> None:
+    client = Client()
+    client.force_login(victim.member)
+    response = client.post(fill("/photos/{photo}/not-me/", victim), {"next": target})
+    assert response.status_code == 302
+    assert response["Location"] == "/"
+    assert Dismissal.objects.filter(member=victim.member, photo=victim.photo).count() == 1
+
+
 def test_a_local_next_is_followed(victim: Victim) -> None:
     client = Client()
     response = client.post(

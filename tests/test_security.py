@@ -8,6 +8,8 @@ STATE_CHANGES). test_every_route_is_probed fails until it is.
 
 from __future__ import annotations
 
+import datetime
+import io
 import json
 import os
 import subprocess
@@ -21,8 +23,9 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
+from PIL import Image
 
-from faces.models import FaceEncoding, Match, Photo
+from faces.models import Dismissal, FaceEncoding, Match, Photo
 from members.models import Member, ReferenceFace
 from tests.conftest import REPO
 from tests.factories import AlbumFactory, MemberFactory, PhotoFactory, face_with
@@ -40,9 +43,11 @@ class Victim:
     photo: Photo
     face: FaceEncoding
 
-    def rows(self) -> tuple[int, int, int, int, bool]:
-        """What an intruder must not change: the victim's rows and file."""
+    def rows(self) -> tuple[int, int, int, int, int, int, bool]:
+        """What an intruder must not change: the victim's rows and file, and "not me" marks."""
         return (
+            Member.objects.filter(pk=self.member.pk).count(),
+            Dismissal.objects.count(),
             ReferenceFace.objects.filter(member=self.member).count(),
             Match.objects.filter(member=self.member).count(),
             Photo.objects.filter(pk=self.photo.pk).count(),
@@ -57,9 +62,12 @@ def victim(media_root: Path) -> Victim:
     vector = np.full(128, 0.05, dtype=np.float32)
     reference = ReferenceFace(member=member, top=0, right=10, bottom=10, left=0)
     reference.set_encoding(vector)
-    reference.image.save("victim.jpg", ContentFile(b"\xff\xd8selfie"), save=False)
+    selfie = io.BytesIO()
+    Image.new("RGB", (20, 20), (200, 150, 120)).save(selfie, "JPEG")
+    reference.image.save("victim.jpg", ContentFile(selfie.getvalue()), save=False)
     reference.save()
-    photo = PhotoFactory(album=AlbumFactory(title="Secret party"), source_id="Party/secret.jpg")
+    album = AlbumFactory(title="Secret party", date=datetime.date(2019, 9, 6))
+    photo = PhotoFactory(album=album, source_id="Party/secret.jpg")
     photo.file.save("secret.jpg", ContentFile(b"\xff\xd8photo"), save=True)
     face = face_with(photo, vector)
     Match.objects.create(member=member, reference=reference, face=face, distance=0.0)
@@ -80,37 +88,68 @@ def csrf(client: Client) -> dict[str, str]:
 
 
 # --- the route table ------------------------------------------------------------------------------
-# Every URL pattern outside the admin, and how an anonymous visitor is refused.
+# Every URL pattern outside the admin, and how an anonymous visitor is answered.
 # "login": 302 to the login page; "json403": 403 {"code": "not_authenticated"};
-# "public": meant for visitors (login, logout, sign-up).
-ANONYMOUS_PROBES: list[tuple[str, str, str]] = [
-    ("GET", "/", "login"),
+# a number: the exact status of a page meant for visitors (or of a method not allowed).
+# {photo}, {album}, {year} and {reference} are the victim's.
+ANONYMOUS_PROBES: list[tuple[str, str, str | int]] = [
+    ("GET", "/", 200),  # the landing page
+    ("GET", "/favicon.ico", 302),  # to the static icon
     ("GET", "/consent/", "login"),
     ("POST", "/consent/", "login"),
     ("GET", "/references/", "login"),
     ("POST", "/references/", "login"),
     ("POST", "/references/{reference}/delete/", "login"),
+    ("GET", "/references/{reference}/face.jpg", "login"),
+    ("GET", "/photos/{photo}/", "login"),
     ("GET", "/photos/{photo}/file/", "login"),
+    ("GET", "/photos/{photo}/download/", "login"),
+    ("POST", "/photos/{photo}/not-me/", "login"),
+    ("GET", "/photos/{photo}/not-me/", 405),
+    ("GET", "/albums/{album}/download/", "login"),
+    ("GET", "/years/", "login"),
+    ("GET", "/years/{year}/", "login"),
+    ("GET", "/privacy/delete/", "login"),
+    ("POST", "/privacy/delete/", "login"),
+    ("GET", "/privacy/deleted/", 200),  # also for a member whose account is gone
     ("GET", "/api/references/", "json403"),
     ("POST", "/api/references/", "json403"),
     ("DELETE", "/api/references/{reference}/", "json403"),
     ("GET", "/api/photos/", "json403"),
-    ("GET", "/accounts/login/", "public"),
-    ("POST", "/accounts/logout/", "public"),
-    ("GET", "/accounts/signup/", "public"),
+    ("POST", "/api/photos/{photo}/not-me/", "json403"),
+    ("GET", "/accounts/login/", 200),
+    ("POST", "/accounts/logout/", 302),
+    ("GET", "/accounts/signup/", 404),  # THROWBACK_ALLOW_SIGNUP is off
+    # Log in with Thalia is off without THALIA_OIDC_CLIENT_ID (test_thalia_login turns it on).
+    ("GET", "/accounts/thalia/login/", 404),
+    ("GET", "/accounts/thalia/callback/", 404),
+    ("GET", "/accounts/thalia/connect/", "login"),
+    ("GET", "/accounts/thalia/code/", 200),  # shows a code for `manage.py connect_thalia`
 ]
 
-# Another member acting on the victim's objects: the expected status, and
-# whether the body must not mention the victim's objects.
+# Another member acting on the victim's objects: the expected status. The body
+# never mentions the victim's album or photo, and nothing of the victim's changes.
 INTRUDER_PROBES: list[tuple[str, str, int]] = [
+    ("GET", "/photos/{photo}/", 404),
     ("GET", "/photos/{photo}/file/", 404),
+    ("GET", "/photos/{photo}/download/", 404),
+    ("POST", "/photos/{photo}/not-me/", 404),
+    ("POST", "/api/photos/{photo}/not-me/", 404),
+    ("GET", "/albums/{album}/download/", 404),
+    ("GET", "/references/{reference}/face.jpg", 404),
     ("POST", "/references/{reference}/delete/", 404),
     ("DELETE", "/api/references/{reference}/", 404),
     ("GET", "/api/references/", 200),
     ("GET", "/api/photos/", 200),
     ("GET", "/", 200),
     ("GET", "/references/", 200),
+    ("GET", "/years/", 200),
+    ("GET", "/years/{year}/", 200),
+    ("GET", "/privacy/delete/", 200),
+    ("POST", "/privacy/delete/", 302),  # deletes the intruder's own data and account only
+    ("GET", "/accounts/thalia/connect/", 404),
 ]
+INTRUDER_DATA = {"/privacy/delete/": {"confirm": "on", "delete_account": "on"}}
 
 # Every state-changing request a logged-in member can make (CSRF must be checked).
 STATE_CHANGES: list[tuple[str, str, dict[str, str]]] = [
@@ -119,6 +158,9 @@ STATE_CHANGES: list[tuple[str, str, dict[str, str]]] = [
     ("POST", "/references/{reference}/delete/", {}),
     ("POST", "/api/references/", {"consent": "yes"}),
     ("DELETE", "/api/references/{reference}/", {}),
+    ("POST", "/photos/{photo}/not-me/", {}),
+    ("POST", "/api/photos/{photo}/not-me/", {}),
+    ("POST", "/privacy/delete/", {"confirm": "on", "delete_account": "on"}),
     ("POST", "/accounts/logout/", {}),
 ]
 
@@ -133,7 +175,12 @@ ADMIN_PAGES = [
 
 
 def fill(path: str, victim: Victim) -> str:
-    return path.format(reference=victim.reference.pk, photo=victim.photo.pk)
+    return path.format(
+        reference=victim.reference.pk,
+        photo=victim.photo.pk,
+        album=victim.photo.album_id,
+        year=victim.photo.album.date.year,  # type: ignore[union-attr]
+    )
 
 
 def send(client: Client, method: str, path: str, data: dict[str, str] | None = None, **extra: str):  # type: ignore[no-untyped-def]
@@ -158,7 +205,14 @@ def _patterns(resolver: URLResolver, prefix: str = "") -> list[str]:
 
 
 def _as_route(path: str) -> str:
-    return path.replace("{reference}", "<int:reference_id>").replace("{photo}", "<int:photo_id>").lstrip("/")
+    for name, converter in [
+        ("{reference}", "<int:reference_id>"),
+        ("{photo}", "<int:photo_id>"),
+        ("{album}", "<int:album_id>"),
+        ("{year}", "<int:year>"),
+    ]:
+        path = path.replace(name, converter)
+    return path.lstrip("/")
 
 
 def test_every_route_is_probed() -> None:
@@ -168,7 +222,7 @@ def test_every_route_is_probed() -> None:
 
 
 @pytest.mark.parametrize(("method", "path", "refusal"), ANONYMOUS_PROBES)
-def test_anonymous_visitors_are_refused(victim: Victim, method: str, path: str, refusal: str) -> None:
+def test_anonymous_visitors_are_refused(victim: Victim, method: str, path: str, refusal: str | int) -> None:
     before = victim.rows()
     client = Client()
     response = send(client, method, fill(path, victim))
@@ -179,7 +233,7 @@ def test_anonymous_visitors_are_refused(victim: Victim, method: str, path: str, 
         assert response.status_code == 403
         assert response.json() == {"error": "Log in first.", "code": "not_authenticated"}
     else:
-        assert response.status_code in (200, 302, 404)
+        assert response.status_code == refusal
     content = response.content.decode(errors="replace")
     assert "Secret party" not in content and "secret.jpg" not in content
     assert victim.rows() == before
@@ -191,7 +245,7 @@ def test_another_member_cannot_see_or_touch_the_victims_objects(
 ) -> None:
     before = victim.rows()
     intruder = member_client("mallory")
-    response = send(intruder, method, fill(path, victim), **csrf(intruder))
+    response = send(intruder, method, fill(path, victim), INTRUDER_DATA.get(path), **csrf(intruder))
     assert response.status_code == status
     body = b"".join(response.streaming_content) if response.streaming else response.content  # type: ignore[attr-defined]
     assert b"\xff\xd8photo" not in body
@@ -214,6 +268,19 @@ def test_the_victim_does_reach_each_object_the_probes_ask_for(victim: Victim) ->
     assert [r["id"] for r in owner.get("/api/references/").json()] == [victim.reference.pk]
     assert owner.get("/api/photos/").json()["count"] == 1
     assert "Secret party" in owner.get("/").content.decode()
+    assert "Secret party" in owner.get(fill("/years/{year}/", victim)).content.decode()
+    assert "2019" in owner.get("/years/").content.decode()
+    assert owner.get(fill("/photos/{photo}/", victim)).status_code == 200
+    download = owner.get(fill("/photos/{photo}/download/", victim))
+    assert download.status_code == 200 and b"".join(download.streaming_content) == b"\xff\xd8photo"
+    album = owner.get(fill("/albums/{album}/download/", victim))
+    assert album.status_code == 200 and b"\xff\xd8photo" in b"".join(album.streaming_content)
+    face = owner.get(fill("/references/{reference}/face.jpg", victim))
+    assert (
+        face.status_code == 200 and face["Content-Type"] == "image/jpeg" and face.content[:2] == b"\xff\xd8"
+    )
+    assert owner.post(fill("/api/photos/{photo}/not-me/", victim)).status_code == 204
+    assert Dismissal.objects.filter(member=victim.member, photo=victim.photo).count() == 1
 
 
 @pytest.mark.parametrize(("method", "path", "data"), STATE_CHANGES)
@@ -308,6 +375,16 @@ def test_logout_next_never_leaves_the_site(victim: Victim, target: str) -> None:
     response = client.post(f"/accounts/logout/?next={target}")
     assert response.status_code == 302
     assert response["Location"] == "/accounts/login/"
+
+
+@pytest.mark.parametrize("target", EVIL_NEXT)
+def test_not_me_next_never_leaves_the_site(victim: Victim, target: str) -> None:
+    client = Client()
+    client.force_login(victim.member)
+    response = client.post(fill("/photos/{photo}/not-me/", victim), {"next": target})
+    assert response.status_code == 302
+    assert response["Location"] == "/"
+    assert Dismissal.objects.filter(member=victim.member, photo=victim.photo).count() == 1
 
 
 def test_a_local_next_is_followed(victim: Victim) -> None:

@@ -172,31 +172,7 @@ def photo_store(*, photo_id: int, analysis: Analysis, path: str = "") -> tuple[i
         matching.match_lock()
         photo = Photo.objects.select_for_update().get(pk=photo_id)
         photo.faces.all().delete()
-        faces = []
-        for detected in analysis.faces:
-            face = FaceEncoding(
-                photo=photo,
-                top=detected.top,
-                right=detected.right,
-                bottom=detected.bottom,
-                left=detected.left,
-            )
-            face.set_encoding(detected.encoding)
-            faces.append(face)
-        FaceEncoding.objects.bulk_create(faces)
-        index.faces_assign([face.pk for face in faces])
-        hits = matching.references_near_faces(
-            [face.pk for face in faces], threshold=settings.THROWBACK_MATCH_THRESHOLD
-        )
-        Match.objects.bulk_create(
-            Match(
-                member_id=hit.member_id,
-                reference_id=hit.reference_id,
-                face_id=hit.face_id,
-                distance=hit.distance,
-            )
-            for hit in hits
-        )
+        faces, hits = _faces_insert_and_match([(photo.pk, analysis)])
         if stored_name and photo.file.name != stored_name:
             old = Photo(pk=photo.pk, file=photo.file.name)
             photo.file.name = stored_name
@@ -207,6 +183,46 @@ def photo_store(*, photo_id: int, analysis: Analysis, path: str = "") -> tuple[i
         photo.encoded_at = timezone.now()
         photo.save()
     return len(faces), len(hits)
+
+
+def _faces_insert_and_match(
+    analyses: Sequence[tuple[int, Analysis]],
+) -> tuple[list[FaceEncoding], list[matching.Hit]]:
+    """Insert the faces of analysed photos, put them in the face index and store their matches.
+
+    The caller holds the match lock in its transaction and has deleted the
+    photos' old faces. Returns the new faces and the match hits.
+    """
+    faces: list[FaceEncoding] = []
+    for photo_id, analysis in analyses:
+        for detected in analysis.faces:
+            face = FaceEncoding(
+                photo_id=photo_id,
+                top=detected.top,
+                right=detected.right,
+                bottom=detected.bottom,
+                left=detected.left,
+            )
+            face.set_encoding(detected.encoding)
+            faces.append(face)
+    FaceEncoding.objects.bulk_create(faces, batch_size=500)
+    index.faces_assign([face.pk for face in faces])
+    hits = matching.references_near_faces(
+        [face.pk for face in faces], threshold=settings.THROWBACK_MATCH_THRESHOLD
+    )
+    Match.objects.bulk_create(
+        (
+            Match(
+                member_id=hit.member_id,
+                reference_id=hit.reference_id,
+                face_id=hit.face_id,
+                distance=hit.distance,
+            )
+            for hit in hits
+        ),
+        batch_size=1000,
+    )
+    return faces, hits
 
 
 def photo_fail(*, photo_id: int, error: str) -> None:
@@ -386,37 +402,11 @@ def _record(prepared: list[tuple[Outcome, str]], failed: dict[int, str], *, toke
     if not mine:
         return result
     FaceEncoding.objects.filter(photo_id__in=[outcome.photo_id for outcome, _ in mine]).delete()
-    faces: list[FaceEncoding] = []
-    # The same rows as photo_store makes; keep the two in step.
+    analyses = []
     for outcome, _ in mine:
         assert outcome.analysis is not None  # noqa: S101 - failures were split off above
-        for detected in outcome.analysis.faces:
-            face = FaceEncoding(
-                photo_id=outcome.photo_id,
-                top=detected.top,
-                right=detected.right,
-                bottom=detected.bottom,
-                left=detected.left,
-            )
-            face.set_encoding(detected.encoding)
-            faces.append(face)
-    FaceEncoding.objects.bulk_create(faces, batch_size=500)
-    index.faces_assign([face.pk for face in faces])
-    hits = matching.references_near_faces(
-        [face.pk for face in faces], threshold=settings.THROWBACK_MATCH_THRESHOLD
-    )
-    Match.objects.bulk_create(
-        (
-            Match(
-                member_id=hit.member_id,
-                reference_id=hit.reference_id,
-                face_id=hit.face_id,
-                distance=hit.distance,
-            )
-            for hit in hits
-        ),
-        batch_size=1000,
-    )
+        analyses.append((outcome.photo_id, outcome.analysis))
+    faces, hits = _faces_insert_and_match(analyses)
     faces_of = Counter(face.photo_id for face in faces)
     photo_of_face = {face.pk: face.photo_id for face in faces}
     matches_of = Counter(photo_of_face[hit.face_id] for hit in hits)

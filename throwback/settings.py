@@ -215,6 +215,7 @@ AXES_COOLOFF_TIME = dt.timedelta(minutes=env_int("THROWBACK_LOGIN_COOLOFF_MINUTE
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_USERNAME_FORM_FIELD = "username"
+AXES_VERBOSE = False  # no start-up banner on every manage.py command; lockouts are still logged
 # --- end of web security -------------------------------------------------------
 
 LOGGING = {

@@ -6,7 +6,7 @@ import io
 
 import numpy as np
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.test import override_settings
 
 from faces import index, matching, services
@@ -169,6 +169,14 @@ def test_more_clusters_than_faces_are_capped_and_an_empty_table_builds_nothing()
     assert index.face_index_build(clusters=100).clusters == GROUPS * PER_GROUP
     with pytest.raises(ValueError, match="at least one cluster"):
         index.face_index_build(clusters=0)
+
+
+def test_build_face_index_command_refuses_fewer_than_one_cluster_and_builds_nothing() -> None:
+    grouped_faces()
+    with pytest.raises(CommandError, match=r"^--clusters must be at least 1$"):
+        call_command("build_face_index", "--clusters", "0", stdout=io.StringIO())
+    assert FaceCluster.objects.count() == 0
+    assert not FaceEncoding.objects.filter(cluster__isnull=False).exists()
 
 
 def test_build_face_index_command_reports_and_drops() -> None:

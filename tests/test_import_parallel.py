@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from django.core.management import CommandError, call_command
 from django.db import connection
 from django.utils import timezone
 
@@ -297,3 +298,11 @@ def test_a_killed_parallel_import_leaves_no_worker_and_resumes(lfw_root: Path, m
     assert Photo.objects.filter(status=Photo.Status.DONE).count() == 40
     assert not Photo.objects.exclude(claimed_by="").exists()
     assert FaceEncoding.objects.count() == LFW_FACES
+
+
+@pytest.mark.parametrize("timeout", ["0", "-5"])
+def test_import_refuses_a_timeout_that_is_not_positive_before_touching_anything(
+    timeout: str, tmp_path: Path
+) -> None:
+    with pytest.raises(CommandError, match=r"^--timeout must be more than 0 seconds$"):
+        call_command("import_albums", "--folder", str(tmp_path), "--timeout", timeout, "--no-progress")

@@ -243,7 +243,7 @@ THROWBACK_SELFIE_JITTERS = env_int("THROWBACK_SELFIE_JITTERS", 10, minimum=1)
 THROWBACK_LANDMARKS = env_choice("THROWBACK_LANDMARKS", "large", ("small", "large"))
 # Where a selfie is encoded: "process" runs faces.isolated in a child process
 # per upload, which loads dlib's models and exits, so web workers never hold
-# them (~150 MB each; about 2 s more per upload); "inline" encodes in the web
+# them (~190 MB each; ~1.3 s more CPU per upload); "inline" encodes in the web
 # worker, which then keeps the models for its lifetime.
 THROWBACK_ENCODE_SELFIES_IN = env_choice("THROWBACK_ENCODE_SELFIES_IN", "process", ("process", "inline"))
 # The child is killed after this long (model load included); below gunicorn's --timeout 120.

@@ -56,6 +56,34 @@ def check_throwback(app_configs: Any = None, **kwargs: Any) -> list[Error | Warn
     return problems
 
 
+ENCODE_SELFIES_IN = ("process", "inline")
+
+
+@register()
+def check_selfie_encoding(app_configs: Any = None, **kwargs: Any) -> list[Error]:
+    """Where selfies are encoded: the settings file may override what the environment allows."""
+    problems = []
+    if settings.THROWBACK_ENCODE_SELFIES_IN not in ENCODE_SELFIES_IN:
+        problems.append(
+            Error(
+                f"THROWBACK_ENCODE_SELFIES_IN is {settings.THROWBACK_ENCODE_SELFIES_IN!r}: "
+                "it must be process or inline",
+                hint="process (the default) keeps dlib's models out of the web workers.",
+                id="faces.E005",
+            )
+        )
+    timeout = settings.THROWBACK_SELFIE_ENCODE_TIMEOUT_SECONDS
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
+        problems.append(
+            Error(
+                f"THROWBACK_SELFIE_ENCODE_TIMEOUT_SECONDS is {timeout!r}: it must be a positive number",
+                hint="The default, 60, leaves room for the model load under gunicorn's --timeout 120.",
+                id="faces.E006",
+            )
+        )
+    return problems
+
+
 def _writable(folder: Path) -> bool:
     try:
         folder.mkdir(parents=True, exist_ok=True)

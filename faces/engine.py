@@ -2,8 +2,8 @@
 
 Kept free of Django models so import worker processes can call it with plain
 bytes and return plain data. face_recognition (and with it dlib's ~100 MB of
-models) is imported on first use, so web processes that never encode never
-load it.
+models) is imported on first use, so processes that never encode never load
+it; web workers encode selfies through faces/isolated.py, in a child process.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """JSON API for reference faces (session auth, CSRF header X-CSRFToken).
 
 POST /api/references/ multipart `image` (+ `consent=yes`) → 201 {"id", "created"}
-or 400 {"error", "code"}; GET lists; DELETE /api/references/<id>/ → 204 / 404.
+or 400 {"error", "code"} (503 when encoding failed on our side, see
+services.EncodingFailed); GET lists; DELETE /api/references/<id>/ → 204 / 404.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ def references(request: MemberRequest) -> JsonResponse:
         data = read_upload(request, "image")
         reference = services.reference_add(member=request.user, data=data)
     except services.ReferenceRejected as exc:
-        return JsonResponse({"error": exc.message, "code": exc.code}, status=400)
+        return JsonResponse({"error": exc.message, "code": exc.code}, status=exc.http_status)
     return JsonResponse(_reference_json(reference), status=201)
 
 

@@ -13,7 +13,7 @@ import secrets
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.files.base import ContentFile
@@ -23,10 +23,13 @@ from django.db.models import Q, QuerySet
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from faces import engine
+from faces import engine, isolated
 from faces.matching import match_lock
 from faces.services import engine_options, reference_match
 from members.models import Member, ReferenceFace
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +39,7 @@ SELFIE_STORED_MAX_SIDE_PX = 1024
 class ReferenceRejected(Exception):
     code = "invalid"
     message = "This selfie cannot be used."
+    http_status = 400  # the member's file or account is the problem
 
     def __init__(self, message: str | None = None) -> None:
         super().__init__(message or self.message)
@@ -74,6 +78,19 @@ class SeveralFacesFound(ReferenceRejected):
     message = "This photo shows more than one face. Use a photo with only you in it."
 
 
+class EncodingFailed(ReferenceRejected):
+    """The encoding process crashed or was killed (out of memory): our failure, not the photo's."""
+
+    code = "encoding_failed"
+    message = "We could not analyse this photo just now, so nothing was saved. Please try again in a moment."
+    http_status = 503
+
+
+class EncodingTimedOut(EncodingFailed):
+    code = "encoding_timeout"
+    message = "Analysing this photo took too long, so nothing was saved. Please try again in a moment."
+
+
 def upload_limit_bytes() -> int:
     """THROWBACK_UPLOAD_MAX_MB in bytes: the one place the selfie size limit is computed."""
     limit: int = settings.THROWBACK_UPLOAD_MAX_MB * 1024 * 1024
@@ -109,7 +126,7 @@ def reference_add(*, member: Member, data: bytes) -> ReferenceFace:
     except engine.NotAnImage as exc:
         raise NotAnImage() from exc
     stored, _ = engine.downscale(image, SELFIE_STORED_MAX_SIDE_PX)
-    faces = engine.find_faces(stored, options)
+    faces = _selfie_faces(stored, options)
     if not faces:
         raise NoFaceFound()
     if len(faces) > 1:
@@ -141,6 +158,23 @@ def reference_add(*, member: Member, data: bytes) -> ReferenceFace:
             default_storage.delete(reference.image.name)
             raise
     return reference
+
+
+def _selfie_faces(image: Image.Image, options: engine.EngineOptions) -> list[engine.DetectedFace]:
+    """The faces in a selfie, found where THROWBACK_ENCODE_SELFIES_IN says.
+
+    "process" (the default) encodes in a child process so this web worker
+    never loads dlib's models; see faces/isolated.py. Raises EncodingFailed
+    or EncodingTimedOut when the child gives no answer.
+    """
+    if settings.THROWBACK_ENCODE_SELFIES_IN == "inline":
+        return engine.find_faces(image, options)
+    try:
+        return isolated.find_faces(image, options, timeout_s=settings.THROWBACK_SELFIE_ENCODE_TIMEOUT_SECONDS)
+    except isolated.EncoderFailed as exc:
+        if exc.timed_out:
+            raise EncodingTimedOut() from exc
+        raise EncodingFailed() from exc
 
 
 def reference_delete(*, member: Member, reference_id: int) -> bool:

@@ -30,3 +30,7 @@ THALIA_API_URL = "http://127.0.0.1:9"
 THALIA_ACCESS_TOKEN = ""
 THROWBACK_IMPORT_WORKERS = 1
 LOGGING = {"version": 1, "disable_existing_loggers": False}
+# Selfies are encoded in this process: a child process per upload would add
+# its model load (seconds) to every upload test. tests/test_isolated_encoding.py
+# runs the default, THROWBACK_ENCODE_SELFIES_IN=process, through the same views.
+THROWBACK_ENCODE_SELFIES_IN = "inline"

@@ -241,6 +241,13 @@ THROWBACK_ENCODE_JITTERS = env_int("THROWBACK_ENCODE_JITTERS", 1, minimum=1)
 THROWBACK_SELFIE_JITTERS = env_int("THROWBACK_SELFIE_JITTERS", 10, minimum=1)
 # Landmark model the encoder aligns faces with: "large" (68 points) or "small" (5 points).
 THROWBACK_LANDMARKS = env_choice("THROWBACK_LANDMARKS", "large", ("small", "large"))
+# Where a selfie is encoded: "process" runs faces.isolated in a child process
+# per upload, which loads dlib's models and exits, so web workers never hold
+# them (~190 MB each; ~1.3 s more CPU per upload); "inline" encodes in the web
+# worker, which then keeps the models for its lifetime.
+THROWBACK_ENCODE_SELFIES_IN = env_choice("THROWBACK_ENCODE_SELFIES_IN", "process", ("process", "inline"))
+# The child is killed after this long (model load included); below gunicorn's --timeout 120.
+THROWBACK_SELFIE_ENCODE_TIMEOUT_SECONDS = env_int("THROWBACK_SELFIE_ENCODE_TIMEOUT_SECONDS", 60, minimum=1)
 # --- end of face engine options -------------------------------------------
 # Selfie uploads: file size and decoded pixel limits, references per member.
 THROWBACK_UPLOAD_MAX_MB = env_int("THROWBACK_UPLOAD_MAX_MB", 10, minimum=1)

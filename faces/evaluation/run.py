@@ -90,6 +90,9 @@ def evaluate(
                 THROWBACK_MATCH_THRESHOLD=thresholds[-1],
                 THROWBACK_MAX_REFERENCES=max(references, settings.THROWBACK_MAX_REFERENCES),
                 MEDIA_ROOT=str(media),
+                # A batch of enrolments in one command: a child process per
+                # selfie (the web default) would only add its model load each time.
+                THROWBACK_ENCODE_SELFIES_IN="inline",
                 STORAGES={
                     **settings.STORAGES,
                     "default": {

@@ -7,17 +7,18 @@ from __future__ import annotations
 import logging
 import secrets
 from itertools import groupby
+from typing import NamedTuple
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.files.storage import default_storage
-from django.core.paginator import Page, Paginator
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.formats import date_format
 from django.utils.http import content_disposition_header, url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
@@ -40,17 +41,44 @@ def home(request: HttpRequest) -> HttpResponse:
     return photos(request)  # type: ignore[arg-type]
 
 
+class Tile(NamedTuple):
+    """One photo of a grid and its links (built from one reversed URL each, not per photo)."""
+
+    photo: Photo
+    url: str | None  # where the browser loads it from; None: temporarily unavailable
+    page_url: str
+    download_url: str
+    not_me_url: str
+
+
 def _grid_context(request: MemberRequest, queryset: PhotoQuerySet) -> dict[str, object]:
     """A page of photos grouped by album, with the URLs the browser loads them from."""
-    page: Page[Photo] = Paginator(queryset, settings.THROWBACK_PHOTOS_PER_PAGE).get_page(
-        request.GET.get("page")
+    page = selectors.photo_page(queryset, request.GET.get("page"))
+    page_url, download_url, not_me_url, album_url = (
+        selectors.url_builder(name)
+        for name in ("faces:photo", "faces:photo_download", "faces:photo_not_me", "faces:album_download")
     )
+    albums = []
     pairs = selectors.with_display_urls(list(page.object_list))
-    albums = [(album, list(items)) for album, items in groupby(pairs, key=lambda pair: pair[0].album)]
+    for album, items in groupby(pairs, key=lambda pair: pair[0].album):
+        albums.append(
+            {
+                "album": album,
+                "caption": f"{album.title}, {date_format(album.date, 'j F Y')}"
+                if album.date
+                else album.title,
+                "download_url": album_url(album.pk),
+                "tiles": [
+                    Tile(photo, url, page_url(photo.pk), download_url(photo.pk), not_me_url(photo.pk))
+                    for photo, url in items
+                ],
+            }
+        )
     return {
         "page": page,
         "albums": albums,
-        "has_references": request.user.references.exists(),
+        # Matches need a selfie: only a member without photos here is asked.
+        "has_references": page.paginator.count > 0 or request.user.references.exists(),
         "years": selectors.member_years(request.user),
     }
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Callable
+from html import escape
 from itertools import groupby
-from typing import NamedTuple
 
 from django.conf import settings
 from django.contrib import messages
@@ -20,6 +21,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.formats import date_format
 from django.utils.http import content_disposition_header, url_has_allowed_host_and_scheme
+from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_GET, require_POST
 
 from faces import downloads, selectors, services, thalia_grant
@@ -41,37 +43,61 @@ def home(request: HttpRequest) -> HttpResponse:
     return photos(request)  # type: ignore[arg-type]
 
 
-class Tile(NamedTuple):
-    """One photo of a grid and its links (built from one reversed URL each, not per photo)."""
+# One grid tile. Rendered here rather than by the template: 60 tiles of nine
+# template variables each were half of the page's CPU time. Every value is
+# HTML-escaped (the album's texts once per album), as the template would.
+TILE = (
+    '<li><a class="tile" href="{page}" data-src="{src}" data-download="{download}" data-not-me="{not_me}" '
+    'data-caption="{caption}"><img src="{src}" alt="Photo {number} of you at {title}" loading="lazy"></a></li>'
+)
+TILE_UNAVAILABLE = '<li><span class="unavailable">Temporarily unavailable</span></li>'
 
-    photo: Photo
-    url: str | None  # where the browser loads it from; None: temporarily unavailable
-    page_url: str
-    download_url: str
-    not_me_url: str
+
+def _tiles_html(
+    album: selectors.AlbumRow,
+    caption: str,
+    pairs: list[tuple[selectors.PhotoRow, str | None]],
+    links: list[Callable[[int], str]],
+) -> SafeString:
+    """The <li> tiles of one album's photos; links: the photo's page, download and "not me"."""
+    page_url, download_url, not_me_url = links
+    caption, title = escape(caption), escape(album.title)
+    return mark_safe(  # noqa: S308 - every value below is escaped
+        "\n".join(
+            TILE.format(
+                page=escape(page_url(photo.pk)),
+                src=escape(url),
+                download=escape(download_url(photo.pk)),
+                not_me=escape(not_me_url(photo.pk)),
+                caption=caption,
+                number=number,
+                title=title,
+            )
+            if url
+            else TILE_UNAVAILABLE
+            for number, (photo, url) in enumerate(pairs, start=1)
+        )
+    )
 
 
 def _grid_context(request: MemberRequest, queryset: PhotoQuerySet) -> dict[str, object]:
     """A page of photos grouped by album, with the URLs the browser loads them from."""
     page = selectors.photo_page(queryset, request.GET.get("page"))
-    page_url, download_url, not_me_url, album_url = (
-        selectors.url_builder(name)
-        for name in ("faces:photo", "faces:photo_download", "faces:photo_not_me", "faces:album_download")
-    )
+    album_url = selectors.url_builder("faces:album_download")
+    links = [
+        selectors.url_builder(name) for name in ("faces:photo", "faces:photo_download", "faces:photo_not_me")
+    ]
     albums = []
     pairs = selectors.with_display_urls(list(page.object_list))
     for album, items in groupby(pairs, key=lambda pair: pair[0].album):
+        photos = list(items)
+        caption = f"{album.title}, {date_format(album.date, 'j F Y')}" if album.date else album.title
         albums.append(
             {
                 "album": album,
-                "caption": f"{album.title}, {date_format(album.date, 'j F Y')}"
-                if album.date
-                else album.title,
+                "count": len(photos),
                 "download_url": album_url(album.pk),
-                "tiles": [
-                    Tile(photo, url, page_url(photo.pk), download_url(photo.pk), not_me_url(photo.pk))
-                    for photo, url in items
-                ],
+                "tiles": _tiles_html(album, caption, photos, links),
             }
         )
     return {

@@ -6,7 +6,7 @@ from django.http import HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET, require_POST
 
 from faces import services
-from faces.selectors import member_photos, photo_page, with_display_urls
+from faces.selectors import photo_page, with_display_urls
 from members.api import api_login_required
 from members.http import MemberRequest
 
@@ -14,7 +14,7 @@ from members.http import MemberRequest
 @require_GET
 @api_login_required
 def photos(request: MemberRequest) -> JsonResponse:
-    page = photo_page(member_photos(request.user), request.GET.get("page"))
+    page = photo_page(request.user, request.GET.get("page"))
     # Absolute URLs from one base, not one build_absolute_uri a photo.
     base = request.build_absolute_uri("/")[:-1]
 

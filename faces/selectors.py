@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.conf import settings
 from django.core.paginator import Page, Paginator
-from django.db.models import Count, Window
-from django.db.models.functions import ExtractYear
+from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
@@ -45,27 +45,54 @@ class PhotoRow:
     urls_fetched_at: dt.datetime | None
 
 
-ROW_FIELDS = (
-    "id",
-    "source_id",
-    "remote_urls",
-    "urls_fetched_at",
-    "album_id",
-    "album__source",
-    "album__source_id",
-    "album__title",
-    "album__date",
-)
+# The member's photos as PhotoQuerySet.matched_to selects them, as SQL: the
+# ORM spent more CPU building and compiling this query than PostgreSQL spent
+# running it. tests/test_photo_rows.py holds the two to the same answers.
+MATCHED_FROM = """
+    FROM faces_photo p JOIN faces_album a ON a.id = p.album_id
+    WHERE NOT a.hidden AND NOT a.missing
+      AND p.id IN (
+        SELECT f.photo_id FROM faces_match m JOIN faces_faceencoding f ON f.id = m.face_id
+        WHERE m.member_id = %(member)s
+      )
+      AND NOT EXISTS (SELECT 1 FROM faces_dismissal d WHERE d.member_id = %(member)s AND d.photo_id = p.id)
+"""
+# A Thalia member sees website albums only when the site said so (AlbumAccess).
+THALIA_ALBUMS = """
+      AND (a.source <> %(website)s OR a.source_id IN (
+        SELECT s.album_slug FROM faces_albumaccess s WHERE s.member_id = %(member)s
+      ))
+"""
+IN_YEAR = " AND a.date BETWEEN %(first)s AND %(last)s"
+PAGE_SQL = """
+    SELECT p.id, p.source_id, p.remote_urls, p.urls_fetched_at,
+           a.id, a.source, a.source_id, a.title, a.date, COUNT(*) OVER ()
+    {matched}
+    ORDER BY a.date DESC NULLS LAST, a.created DESC, p.album_id, p.id
+    LIMIT %(limit)s OFFSET %(offset)s
+"""
+
+
+def _matched(member: Member, year: int | None) -> tuple[str, dict[str, Any]]:
+    """FROM and WHERE of the member's photos (of one year), and their parameters."""
+    sql, params = MATCHED_FROM, {"member": member.pk, "website": Album.Source.CONCREXIT.value}
+    if getattr(member, "thalia_id", None):
+        sql += THALIA_ALBUMS
+    if year is not None:
+        sql += IN_YEAR
+        params |= {"first": dt.date(year, 1, 1), "last": dt.date(year, 12, 31)}
+    return sql, params
 
 
 def _photo_rows(values: Iterable[tuple[Any, ...]]) -> list[PhotoRow]:
-    """ROW_FIELDS tuples as rows; photos of one album share its AlbumRow."""
+    """PAGE_SQL rows as PhotoRows; photos of one album share its AlbumRow."""
     albums: dict[int, AlbumRow] = {}
     rows = []
     for pk, source_id, remote_urls, fetched_at, album_id, *album in values:
         if album_id not in albums:
             albums[album_id] = AlbumRow(album_id, *album[:4])
-        rows.append(PhotoRow(pk, source_id, albums[album_id], remote_urls or {}, fetched_at))
+        urls = json.loads(remote_urls) if isinstance(remote_urls, str) else remote_urls
+        rows.append(PhotoRow(pk, source_id, albums[album_id], urls or {}, fetched_at))
     return rows
 
 
@@ -74,29 +101,38 @@ def member_photos(member: Member) -> PhotoQuerySet:
     return Photo.objects.matched_to(member)
 
 
-def photo_page(queryset: PhotoQuerySet, number: object) -> Page[PhotoRow]:
-    """One page of the queryset as PhotoRows, counted by the same query.
+def photo_page(member: Member, number: object, *, year: int | None = None) -> Page[PhotoRow]:
+    """One page of the member's photos (of one year) as PhotoRows, counted by the same query.
 
-    A window COUNT(*) OVER () comes with the page's rows, so the usual
-    separate COUNT of Paginator is only run when the requested page is empty
-    (past the end, or a page number below 1), where Paginator.get_page
-    decides which page to show instead.
+    A window COUNT(*) OVER () comes with the page's rows, so a separate COUNT
+    is only run when the requested page is empty (past the end, or a page
+    number below 1), where Paginator.get_page decides which page to show.
     """
-    values = queryset.values_list(*ROW_FIELDS)
-    paginator: Paginator[Any] = Paginator(values, settings.THROWBACK_PHOTOS_PER_PAGE)
+    matched, params = _matched(member, year)
+    per_page = settings.THROWBACK_PHOTOS_PER_PAGE
+
+    def rows(number: int) -> list[tuple[Any, ...]]:
+        with connection.cursor() as cursor:
+            offset = (number - 1) * per_page
+            cursor.execute(PAGE_SQL.format(matched=matched), {**params, "limit": per_page, "offset": offset})
+            found: list[tuple[Any, ...]] = cursor.fetchall()
+            return found
+
     try:
         wanted = int(str(number)) if number is not None else 1
     except ValueError:
         wanted = 1
     if wanted >= 1:
-        start = (wanted - 1) * paginator.per_page
-        counted = list(values.annotate(page_total=Window(Count("*")))[start : start + paginator.per_page])
-        if counted or wanted == 1:
-            # Paginator.count is a cached_property: the total is already known.
-            paginator.count = counted[0][-1] if counted else 0
-            return Page(_photo_rows(row[:-1] for row in counted), wanted, paginator)
-    page = paginator.get_page(number if isinstance(number, str | int) else None)
-    return Page(_photo_rows(page.object_list), page.number, paginator)
+        found = rows(wanted)
+        if found or wanted == 1:
+            total = found[0][-1] if found else 0
+            return Page(_photo_rows(found), wanted, Paginator[Any](range(total), per_page))
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT COUNT(*) {matched}", params)  # noqa: S608 - our own SQL, values as parameters
+        (total,) = cursor.fetchone()
+    paginator: Paginator[Any] = Paginator(range(total), per_page)
+    shown = paginator.get_page(number if isinstance(number, str | int) else None).number
+    return Page(_photo_rows(rows(shown)), shown, paginator)
 
 
 def url_builder(name: str) -> Callable[[int], str]:
@@ -160,21 +196,14 @@ def _refresh(stale: Sequence[Photo | PhotoRow]) -> None:
 
 def member_years(member: Member) -> list[tuple[int, int]]:
     """(year, number of photos) of the member's photos in dated albums, newest year first."""
-    rows = (
-        Photo.objects.matched_to(member)
-        .filter(album__date__isnull=False)
-        .order_by()
-        .annotate(year=ExtractYear("album__date"))
-        .values("year")
-        .annotate(total=Count("id"))
-        .order_by("-year")
-    )
-    return [(row["year"], row["total"]) for row in rows]
-
-
-def member_photos_of_year(member: Member, year: int) -> PhotoQuerySet:
-    """The member's photos in albums dated in that year, newest album first."""
-    return Photo.objects.matched_to(member).filter(album__date__year=year)
+    matched, params = _matched(member, None)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT EXTRACT(YEAR FROM a.date)::integer, COUNT(*) {matched} AND a.date IS NOT NULL "  # noqa: S608
+            "GROUP BY 1 ORDER BY 1 DESC",
+            params,
+        )
+        return [(year, total) for year, total in cursor.fetchall()]
 
 
 def member_album_photos(member: Member, album_id: int) -> list[Photo]:

@@ -25,7 +25,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_GET, require_POST
 
 from faces import downloads, selectors, services, thalia_grant
-from faces.models import Album, Photo, PhotoQuerySet
+from faces.models import Album, Photo
 from faces.services import photo_content_type
 from faces.sources import concrexit_oauth as oauth
 from members.http import MemberRequest
@@ -80,9 +80,9 @@ def _tiles_html(
     )
 
 
-def _grid_context(request: MemberRequest, queryset: PhotoQuerySet) -> dict[str, object]:
-    """A page of photos grouped by album, with the URLs the browser loads them from."""
-    page = selectors.photo_page(queryset, request.GET.get("page"))
+def _grid_context(request: MemberRequest, *, year: int | None = None) -> dict[str, object]:
+    """A page of the member's photos (of one year) grouped by album, with the URLs the browser loads them from."""
+    page = selectors.photo_page(request.user, request.GET.get("page"), year=year)
     album_url = selectors.url_builder("faces:album_download")
     links = [
         selectors.url_builder(name) for name in ("faces:photo", "faces:photo_download", "faces:photo_not_me")
@@ -111,7 +111,7 @@ def _grid_context(request: MemberRequest, queryset: PhotoQuerySet) -> dict[str, 
 
 @login_required
 def photos(request: MemberRequest) -> HttpResponse:
-    return render(request, "faces/photos.html", _grid_context(request, selectors.member_photos(request.user)))
+    return render(request, "faces/photos.html", _grid_context(request))
 
 
 @require_GET
@@ -123,7 +123,7 @@ def years(request: MemberRequest) -> HttpResponse:
 @require_GET
 @login_required
 def year(request: MemberRequest, year: int) -> HttpResponse:
-    context = _grid_context(request, selectors.member_photos_of_year(request.user, year))
+    context = _grid_context(request, year=year)
     return render(request, "faces/year.html", {**context, "year": year})
 
 

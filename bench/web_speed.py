@@ -9,7 +9,12 @@ this process, one thread per member with its own session cookie, runs for
 --seconds per endpoint: each member requests, waits a random think time
 (exponential, mean --think seconds) and requests again, cycling through the
 pages of its photos. Reported: requests, errors (anything but 200, time-outs
-included), p50/p95/p99 latency, and with --think 0 the saturated throughput.
+included), p50/p95/p99 latency, and with --think 0 the saturated throughput;
+the CPU time per request of the gunicorn workers and of the load generator
+itself (both from /proc, so other processes do not inflate them), and how
+busy all cores were (/proc/stat: what else ran shows there). The workers keep
+their database connections as deployed (DATABASE_CONN_MAX_AGE, --conn-max-age,
+default 60; 0 opens one connection per request).
 
 Memory: the resident set (VmRSS) of every gunicorn worker after start-up,
 after the load, and after a selfie upload (POST /api/references/ with a real

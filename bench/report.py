@@ -212,11 +212,14 @@ def web_section(figures: dict[str, Any] | None) -> list[str]:
     lines = ["## 3. Web", ""]
     if figures is None:
         return [*lines, "Not measured in this run.", ""]
+    connections = (
+        f" (workers: DATABASE_CONN_MAX_AGE={figures['conn_max_age']})" if "conn_max_age" in figures else ""
+    )
     lines += [
         f"gunicorn ({figures['workers']} sync workers, production settings) on 127.0.0.1; {figures['members']} members "
         f"with {figures['photos']} matched photos each, one load-generator thread per member in the benchmark "
         f"process on the same machine, each requesting a page of its photos, then thinking for a random time "
-        f"(exponential, mean {figures['think']} s), for {figures['seconds']:.0f} s per endpoint.",
+        f"(exponential, mean {figures['think']} s), for {figures['seconds']:.0f} s per endpoint{connections}.",
         "",
         f"Machine: {machine_line(figures)}.",
         "",
@@ -232,6 +235,8 @@ def web_section(figures: dict[str, Any] | None) -> list[str]:
             "p99 ms",
             "p95 < 50 ms",
             "worker CPU ms/request",
+            "load generator CPU ms/request",
+            "all cores busy",
         ],
         [
             [
@@ -244,6 +249,8 @@ def web_section(figures: dict[str, Any] | None) -> list[str]:
                 f"{r['p99_ms']:.1f}",
                 "yes" if r["p95_ms"] < 50 else "no",
                 f"{r['cpu_ms_per_request']:.1f}" if "cpu_ms_per_request" in r else "-",
+                f"{r['client_cpu_ms_per_request']:.1f}" if "client_cpu_ms_per_request" in r else "-",
+                f"{r['machine_busy']:.0%}" if "machine_busy" in r else "-",
             ]
             for r in figures["runs"]
         ],

@@ -9,7 +9,12 @@ this process, one thread per member with its own session cookie, runs for
 --seconds per endpoint: each member requests, waits a random think time
 (exponential, mean --think seconds) and requests again, cycling through the
 pages of its photos. Reported: requests, errors (anything but 200, time-outs
-included), p50/p95/p99 latency, and with --think 0 the saturated throughput.
+included), p50/p95/p99 latency, and with --think 0 the saturated throughput;
+the CPU time per request of the gunicorn workers and of the load generator
+itself (both from /proc, so other processes do not inflate them), and how
+busy all cores were (/proc/stat: what else ran shows there). The workers keep
+their database connections as deployed (DATABASE_CONN_MAX_AGE, --conn-max-age,
+default 60; 0 opens one connection per request).
 
 Memory: the resident set (VmRSS) of every gunicorn worker after start-up,
 after the load, and after a selfie upload (POST /api/references/ with a real
@@ -211,6 +216,14 @@ def worker_cpu_s(master: int) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+def machine_busy() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine so far, from /proc/stat."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    total = sum(fields[:8])
+    return (total - idle) / os.sysconf("SC_CLK_TCK"), total / os.sysconf("SC_CLK_TCK")
+
+
 def imports_face_recognition(env: dict[str, str]) -> str:
     """Which of face_recognition/dlib importing the URL configuration (views, APIs) loads."""
     code = (
@@ -235,6 +248,12 @@ def main() -> int:
     parser.add_argument(
         "--database", default=os.environ.get("THROWBACK_BENCH_WEB_DATABASE", "throwback_bench_i6_web")
     )
+    parser.add_argument(
+        "--conn-max-age",
+        type=int,
+        default=60,
+        help="DATABASE_CONN_MAX_AGE of the gunicorn workers (default 60, the production default)",
+    )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
 
@@ -252,6 +271,8 @@ def main() -> int:
         "ALLOWED_HOSTS": "127.0.0.1",
         "STATIC_ROOT": str(work / "static"),
         "LOG_LEVEL": "WARNING",
+        # setup_django_postgres sets 0 for this process; the server runs as deployed.
+        "DATABASE_CONN_MAX_AGE": str(args.conn_max_age),
     }
     os.environ.update({k: env[k] for k in ("STATIC_ROOT",)})
     settings.STATIC_ROOT = str(work / "static")
@@ -287,12 +308,15 @@ def main() -> int:
         rss_start = worker_rss(gunicorn.pid)
         runs = []
         for path in ("/api/photos/", "/"):
-            cpu = worker_cpu_s(gunicorn.pid)
+            cpu, own, (busy, total) = worker_cpu_s(gunicorn.pid), time.process_time(), machine_busy()
             run = load(port, keys, path, pages, args.seconds, args.think)
+            requests = max(int(run["requests"]), 1)  # type: ignore[call-overload]
             # CPU the workers spent per request: independent of how busy the machine is.
-            run["cpu_ms_per_request"] = (
-                1000 * (worker_cpu_s(gunicorn.pid) - cpu) / max(int(run["requests"]), 1)
-            )  # type: ignore[call-overload]
+            run["cpu_ms_per_request"] = 1000 * (worker_cpu_s(gunicorn.pid) - cpu) / requests
+            # The load generator's own CPU (it shares the machine), and how busy all cores were.
+            run["client_cpu_ms_per_request"] = 1000 * (time.process_time() - own) / requests
+            busy_now, total_now = machine_busy()
+            run["machine_busy"] = (busy_now - busy) / max(total_now - total, 1e-9)
             runs.append(run)
         rss_loaded = worker_rss(gunicorn.pid)
         # A selfie upload encodes in whichever worker takes it.
@@ -336,10 +360,22 @@ def main() -> int:
     out(f"machine: {machine()}")
     out(
         f"{args.members} members × {args.photos} matched photos, {args.gunicorn_workers} sync workers, "
-        f"{args.seconds:.0f} s per endpoint, think time {args.think} s (exponential)"
+        f"{args.seconds:.0f} s per endpoint, think time {args.think} s (exponential), "
+        f"DATABASE_CONN_MAX_AGE={args.conn_max_age}"
     )
     table(
-        ["endpoint", "requests", "errors", "req/s", "p50 ms", "p95 ms", "p99 ms", "worker CPU ms/request"],
+        [
+            "endpoint",
+            "requests",
+            "errors",
+            "req/s",
+            "p50 ms",
+            "p95 ms",
+            "p99 ms",
+            "worker CPU ms/request",
+            "load generator CPU ms/request",
+            "all cores busy",
+        ],
         [
             [
                 r["path"],
@@ -350,6 +386,8 @@ def main() -> int:
                 f"{r['p95_ms']:.1f}",
                 f"{r['p99_ms']:.1f}",
                 f"{r['cpu_ms_per_request']:.1f}",
+                f"{r['client_cpu_ms_per_request']:.1f}",
+                f"{r['machine_busy']:.0%}",
             ]  # type: ignore[str-format]
             for r in runs
         ],
@@ -375,6 +413,7 @@ def main() -> int:
                     "seconds": args.seconds,
                     "think": args.think,
                     "workers": args.gunicorn_workers,
+                    "conn_max_age": args.conn_max_age,
                     "runs": runs,
                     "loads_on_import": loaded,
                     "uploads": uploads,

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from django.conf import settings
-from django.core.paginator import Paginator
 from django.http import HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET, require_POST
 
 from faces import services
-from faces.selectors import member_photos, with_display_urls
+from faces.selectors import photo_page, with_display_urls
 from members.api import api_login_required
 from members.http import MemberRequest
 
@@ -16,17 +14,18 @@ from members.http import MemberRequest
 @require_GET
 @api_login_required
 def photos(request: MemberRequest) -> JsonResponse:
-    paginator = Paginator(member_photos(request.user), settings.THROWBACK_PHOTOS_PER_PAGE)
-    page = paginator.get_page(request.GET.get("page"))
+    page = photo_page(request.user, request.GET.get("page"))
+    # Absolute URLs from one base, not one build_absolute_uri a photo.
+    base = request.build_absolute_uri("/")[:-1]
 
     def link(number: int) -> str:
-        return request.build_absolute_uri(f"{request.path}?page={number}")
+        return f"{base}{request.path}?page={number}"
 
     results = [
         {
             "id": photo.pk,
             "source_id": photo.source_id,
-            "url": request.build_absolute_uri(url) if url and url.startswith("/") else url,
+            "url": base + url if url and url.startswith("/") else url,
             "album": {
                 "id": photo.album.pk,
                 "title": photo.album.title,
@@ -37,7 +36,7 @@ def photos(request: MemberRequest) -> JsonResponse:
     ]
     return JsonResponse(
         {
-            "count": paginator.count,
+            "count": page.paginator.count,
             "next": link(page.next_page_number()) if page.has_next() else None,
             "previous": link(page.previous_page_number()) if page.has_previous() else None,
             "results": results,

@@ -2,19 +2,98 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import datetime as dt
+import json
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.conf import settings
-from django.db.models import Count
-from django.db.models.functions import ExtractYear
+from django.core.paginator import Page, Paginator
+from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
 from faces.models import Album, Photo, PhotoQuerySet
-from faces.services import photo_urls_refresh, url_is_fresh
+from faces.services import photo_urls_refresh
 
 if TYPE_CHECKING:
     from members.models import Member
+
+P = TypeVar("P", "Photo", "PhotoRow")
+
+
+@dataclass(slots=True)
+class AlbumRow:
+    """What a grid or the API shows of an album."""
+
+    pk: int
+    source: str
+    source_id: str
+    title: str
+    date: dt.date | None
+
+
+@dataclass(slots=True)
+class PhotoRow:
+    """What a grid or the API shows of a photo: read as plain values, not model instances."""
+
+    pk: int
+    source_id: str
+    album: AlbumRow
+    remote_urls: dict[str, str]
+    urls_fetched_at: dt.datetime | None
+
+
+# The member's photos as PhotoQuerySet.matched_to selects them, as SQL: the
+# ORM spent more CPU building and compiling this query than PostgreSQL spent
+# running it. tests/test_photo_rows.py holds the two to the same answers.
+MATCHED_FROM = """
+    FROM faces_photo p JOIN faces_album a ON a.id = p.album_id
+    WHERE NOT a.hidden AND NOT a.missing
+      AND p.id IN (
+        SELECT f.photo_id FROM faces_match m JOIN faces_faceencoding f ON f.id = m.face_id
+        WHERE m.member_id = %(member)s
+      )
+      AND NOT EXISTS (SELECT 1 FROM faces_dismissal d WHERE d.member_id = %(member)s AND d.photo_id = p.id)
+"""
+# A Thalia member sees website albums only when the site said so (AlbumAccess).
+THALIA_ALBUMS = """
+      AND (a.source <> %(website)s OR a.source_id IN (
+        SELECT s.album_slug FROM faces_albumaccess s WHERE s.member_id = %(member)s
+      ))
+"""
+IN_YEAR = " AND a.date BETWEEN %(first)s AND %(last)s"
+PAGE_SQL = """
+    SELECT p.id, p.source_id, p.remote_urls, p.urls_fetched_at,
+           a.id, a.source, a.source_id, a.title, a.date, COUNT(*) OVER ()
+    {matched}
+    ORDER BY a.date DESC NULLS LAST, a.created DESC, p.album_id, p.id
+    LIMIT %(limit)s OFFSET %(offset)s
+"""
+
+
+def _matched(member: Member, year: int | None) -> tuple[str, dict[str, Any]]:
+    """FROM and WHERE of the member's photos (of one year), and their parameters."""
+    sql, params = MATCHED_FROM, {"member": member.pk, "website": Album.Source.CONCREXIT.value}
+    if getattr(member, "thalia_id", None):
+        sql += THALIA_ALBUMS
+    if year is not None:
+        sql += IN_YEAR
+        params |= {"first": dt.date(year, 1, 1), "last": dt.date(year, 12, 31)}
+    return sql, params
+
+
+def _photo_rows(values: Iterable[tuple[Any, ...]]) -> list[PhotoRow]:
+    """PAGE_SQL rows as PhotoRows; photos of one album share its AlbumRow."""
+    albums: dict[int, AlbumRow] = {}
+    rows = []
+    for pk, source_id, remote_urls, fetched_at, album_id, *album in values:
+        if album_id not in albums:
+            albums[album_id] = AlbumRow(album_id, *album[:4])
+        urls = json.loads(remote_urls) if isinstance(remote_urls, str) else remote_urls
+        rows.append(PhotoRow(pk, source_id, albums[album_id], urls or {}, fetched_at))
+    return rows
 
 
 def member_photos(member: Member) -> PhotoQuerySet:
@@ -22,21 +101,70 @@ def member_photos(member: Member) -> PhotoQuerySet:
     return Photo.objects.matched_to(member)
 
 
-def with_display_urls(photos: list[Photo]) -> list[tuple[Photo, str | None]]:
-    """Pair each photo with the URL a browser loads it from.
+def photo_page(member: Member, number: object, *, year: int | None = None) -> Page[PhotoRow]:
+    """One page of the member's photos (of one year) as PhotoRows, counted by the same query.
+
+    A window COUNT(*) OVER () comes with the page's rows, so a separate COUNT
+    is only run when the requested page is empty (past the end, or a page
+    number below 1), where Paginator.get_page decides which page to show.
+    """
+    matched, params = _matched(member, year)
+    per_page = settings.THROWBACK_PHOTOS_PER_PAGE
+
+    def rows(number: int) -> list[tuple[Any, ...]]:
+        with connection.cursor() as cursor:
+            offset = (number - 1) * per_page
+            cursor.execute(PAGE_SQL.format(matched=matched), {**params, "limit": per_page, "offset": offset})
+            found: list[tuple[Any, ...]] = cursor.fetchall()
+            return found
+
+    try:
+        wanted = int(str(number)) if number is not None else 1
+    except ValueError:
+        wanted = 1
+    if wanted >= 1:
+        found = rows(wanted)
+        if found or wanted == 1:
+            total = found[0][-1] if found else 0
+            return Page(_photo_rows(found), wanted, Paginator[Any](range(total), per_page))
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT COUNT(*) {matched}", params)  # noqa: S608 - our own SQL, values as parameters
+        (total,) = cursor.fetchone()
+    paginator: Paginator[Any] = Paginator(range(total), per_page)
+    shown = paginator.get_page(number if isinstance(number, str | int) else None).number
+    return Page(_photo_rows(rows(shown)), shown, paginator)
+
+
+def url_builder(name: str) -> Callable[[int], str]:
+    """pk → URL of the named `<int:…>` route, reversed once instead of once a photo."""
+    before, after = reverse(name, args=[1234567890]).split("1234567890")
+    return lambda pk: f"{before}{pk}{after}"
+
+
+def with_display_urls(photos: Sequence[P]) -> list[tuple[P, str | None]]:
+    """Pair each photo (a Photo or a PhotoRow) with the URL a browser loads it from.
 
     Website photos use their cached signed URL, refreshed first when it would
     expire soon; an already expired URL is never handed out (None instead).
     Folder photos go through the view that checks the member's match.
     """
-    photo_urls_refresh(photos, for_page=True)
     now = timezone.now()
-    result: list[tuple[Photo, str | None]] = []
+    margin = settings.THALIA_URL_REFRESH_MARGIN_SECONDS
+    stale = [
+        photo
+        for photo in photos
+        if photo.album.source == Album.Source.CONCREXIT
+        and not _url_fresh(photo.remote_urls, photo.urls_fetched_at, now, margin)
+    ]
+    if stale:
+        _refresh(stale)
+    file_url = url_builder("faces:photo_file")
+    variant = settings.THALIA_DISPLAY_VARIANT
+    result: list[tuple[P, str | None]] = []
     for photo in photos:
         if photo.album.source == Album.Source.FOLDER:
-            url: str | None = reverse("faces:photo_file", args=[photo.pk])
-        elif url_is_fresh(photo, now=now, margin_s=0):
-            variant = settings.THALIA_DISPLAY_VARIANT
+            url: str | None = file_url(photo.pk)
+        elif _url_fresh(photo.remote_urls, photo.urls_fetched_at, now, 0):
             url = photo.remote_urls.get(variant) or photo.remote_urls.get("full")
         else:
             url = None
@@ -44,21 +172,38 @@ def with_display_urls(photos: list[Photo]) -> list[tuple[Photo, str | None]]:
     return result
 
 
+def _url_fresh(
+    remote_urls: dict[str, str], fetched_at: dt.datetime | None, now: dt.datetime, margin_s: int
+) -> bool:
+    """services.url_is_fresh for a Photo or a PhotoRow."""
+    if not remote_urls or fetched_at is None:
+        return False
+    return fetched_at + dt.timedelta(seconds=settings.THALIA_URL_TTL_SECONDS - margin_s) > now
+
+
+def _refresh(stale: Sequence[Photo | PhotoRow]) -> None:
+    """services.photo_urls_refresh (which works on Photo instances), copied back onto rows."""
+    photos: list[Photo] = [photo for photo in stale if isinstance(photo, Photo)]
+    rows = {photo.pk: photo for photo in stale if isinstance(photo, PhotoRow)}
+    if rows:
+        photos.extend(Photo.objects.select_related("album").filter(pk__in=rows))
+    photo_urls_refresh(photos, for_page=True)
+    for photo in photos:
+        if photo.pk in rows:
+            rows[photo.pk].remote_urls = photo.remote_urls
+            rows[photo.pk].urls_fetched_at = photo.urls_fetched_at
+
+
 def member_years(member: Member) -> list[tuple[int, int]]:
     """(year, number of photos) of the member's photos in dated albums, newest year first."""
-    rows = (
-        Photo.objects.filter(pk__in=Photo.objects.matched_to(member).values("pk"), album__date__isnull=False)
-        .annotate(year=ExtractYear("album__date"))
-        .values("year")
-        .annotate(total=Count("id"))
-        .order_by("-year")
-    )
-    return [(row["year"], row["total"]) for row in rows]
-
-
-def member_photos_of_year(member: Member, year: int) -> PhotoQuerySet:
-    """The member's photos in albums dated in that year, newest album first."""
-    return Photo.objects.matched_to(member).filter(album__date__year=year)
+    matched, params = _matched(member, None)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT EXTRACT(YEAR FROM a.date)::integer, COUNT(*) {matched} AND a.date IS NOT NULL "  # noqa: S608
+            "GROUP BY 1 ORDER BY 1 DESC",
+            params,
+        )
+        return [(year, total) for year, total in cursor.fetchall()]
 
 
 def member_album_photos(member: Member, album_id: int) -> list[Photo]:

@@ -8,6 +8,7 @@ its file hosts, which serve the signed photo URLs. The admin works under it
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
@@ -17,9 +18,15 @@ from django.http import HttpRequest, HttpResponse
 
 def content_security_policy() -> str:
     """The policy for the current settings (THALIA_API_URL, THALIA_FILE_HOSTS)."""
-    api = urlsplit(settings.THALIA_API_URL)
+    return _policy(settings.THALIA_API_URL, tuple(settings.THALIA_FILE_HOSTS))
+
+
+@functools.lru_cache(maxsize=8)
+def _policy(api_url: str, file_hosts: tuple[str, ...]) -> str:
+    """Built once per settings value rather than once a request."""
+    api = urlsplit(api_url)
     image_sources = ["'self'", f"{api.scheme}://{api.netloc}"]
-    image_sources += [f"https://{host}" for host in settings.THALIA_FILE_HOSTS]
+    image_sources += [f"https://{host}" for host in file_hosts]
     return "; ".join(
         [
             "default-src 'self'",

@@ -18,7 +18,9 @@ default 60; 0 opens one connection per request).
 
 Memory: the resident set (VmRSS) of every gunicorn worker after start-up,
 after the load, and after a selfie upload (POST /api/references/ with a real
-photo, which encodes in the web process), plus whether importing the URL
+photo; with the default THROWBACK_ENCODE_SELFIES_IN=process the worker hands
+the pixels to a short-lived child that encodes and exits), whether a worker has
+dlib's library mapped after the uploads, and whether importing the URL
 configuration loads face_recognition.
 
 Run from the repository root (about 2 minutes):
@@ -207,6 +209,12 @@ def worker_rss(master: int) -> dict[int, float]:
     return result
 
 
+def workers_with_dlib(master: int) -> int:
+    """How many of the gunicorn master's children have dlib's extension module mapped."""
+    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    return sum("_dlib_pybind11" in Path(f"/proc/{pid}/maps").read_text() for pid in children)
+
+
 def worker_cpu_s(master: int) -> float:
     """User + system CPU seconds used so far by the gunicorn master's children."""
     total = 0
@@ -278,6 +286,7 @@ def main() -> int:
     settings.STATIC_ROOT = str(work / "static")
     call_command("collectstatic", interactive=False, verbosity=0)
     loaded = imports_face_recognition(env)
+    encode_mode = settings.THROWBACK_ENCODE_SELFIES_IN  # the server reads the same environment
     port = free_port()
     gunicorn = subprocess.Popen(  # noqa: S603 - our own gunicorn
         [
@@ -319,7 +328,7 @@ def main() -> int:
             run["machine_busy"] = (busy_now - busy) / max(total_now - total, 1e-9)
             runs.append(run)
         rss_loaded = worker_rss(gunicorn.pid)
-        # A selfie upload encodes in whichever worker takes it.
+        # A selfie upload: whichever worker takes it encodes it (inline) or has a child encode it (process).
         status, _, headers = request(port, "/references/", f"sessionid={keys[0]}")
         csrf = re.search(r"csrftoken=([^;]+)", headers.get("set-cookie", ""))
         token = csrf.group(1) if csrf else ""
@@ -352,6 +361,7 @@ def main() -> int:
                 }
             )
         rss_upload = worker_rss(gunicorn.pid)
+        dlib_workers = workers_with_dlib(gunicorn.pid)
     finally:
         gunicorn.terminate()
         gunicorn.wait(timeout=30)
@@ -394,6 +404,7 @@ def main() -> int:
     )
     out(f"importing throwback.urls and throwback.wsgi loads: {loaded}")
     out("selfie uploads: " + "; ".join(f"HTTP {u['status']} in {u['ms']:.0f} ms" for u in uploads))
+    out(f"selfies encoded in: {encode_mode}; workers with dlib loaded after the uploads: {dlib_workers}")
     table(
         ["worker RSS, MB", *[str(pid) for pid in rss_start]],
         [
@@ -420,6 +431,8 @@ def main() -> int:
                     "rss_start": list(rss_start.values()),
                     "rss_loaded": list(rss_loaded.values()),
                     "rss_upload": list(rss_upload.values()),
+                    "encode_selfies_in": encode_mode,
+                    "dlib_workers": dlib_workers,
                 },
                 indent=1,
             )

@@ -177,7 +177,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--queries", type=int, default=15, help="selfies per size (default 15)")
-    parser.add_argument("--probes", type=int, nargs="+", default=[16, 32, 64, 128])
+    parser.add_argument("--probes", type=int, nargs="+", default=[32, 64, 128, 256])
     parser.add_argument(
         "--reuse",
         action="store_true",

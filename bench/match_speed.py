@@ -230,6 +230,9 @@ def main() -> int:
     queries = model.faces(rng, centres[query_people])
 
     reused = args.reuse and holds(data[: sizes[0]])
+    if reused:
+        # The draws can differ in the last bit between runs (threaded BLAS): use the stored values.
+        data[: sizes[0]] = index.read_encodings()[1]
     if not reused:
         with connection.cursor() as cursor:
             cursor.execute(
@@ -330,10 +333,11 @@ def holds(vectors: np.ndarray) -> bool:
     if FaceEncoding.objects.count() != n or n == 0:
         return False
     first, last = FaceEncoding.objects.get(pk=1), FaceEncoding.objects.filter(pk=n).first()
+    # Close, not equal: the draws can differ in the last bit between runs (threaded BLAS).
     return (
         last is not None
-        and np.array_equal(first.encoding, vectors[0])
-        and np.array_equal(last.encoding, vectors[-1])
+        and np.allclose(first.encoding, vectors[0], rtol=0, atol=1e-6)
+        and np.allclose(last.encoding, vectors[-1], rtol=0, atol=1e-6)
     )
 
 
@@ -547,10 +551,13 @@ def report_size(row: dict[str, object]) -> None:
             ],
         ],
     )
-    out(
-        f"face index: {row['clusters']} clusters, built in {row['index_build_s']} s, "
-        f"table clustered in {row['cluster_table_s']} s"
-    )
+    if row["index_build_s"] == "reused":
+        out(f"face index: {row['clusters']} clusters, index and clustered table reused (--reuse)")
+    else:
+        out(
+            f"face index: {row['clusters']} clusters, built in {row['index_build_s']} s, "
+            f"table clustered in {row['cluster_table_s']} s"
+        )
     for key, title in (("index", "index"), ("index_clustered", "index, --cluster (table in cluster order)")):
         if key in row:
             table(

@@ -151,14 +151,34 @@ def match_section(figures: dict[str, Any] | None) -> tuple[list[str], dict[str, 
             f"serial {1000 * sizes[-1]['sql_serial_ms'] / sizes[-1]['n']:.2f} µs): linear, a full scan.",
         ]
     lines += ["", "### The face index (faces/index.py)", ""]
+    default_probe = figures.get("default_probe", 32)
+    last = sizes[-1]
+    headline = next((r for r in last.get("index_clustered", []) if r["probe"] == default_probe), None)
+    if headline:
+        lines += [
+            f"Target: one selfie against {last['n']:,} faces in under 0.5 s. The product's set-up "
+            f"(`build_face_index --cluster`, {last['clusters']} clusters, probe {default_probe}): "
+            f"**{headline['ms']:.0f} ms**, ×{last['sql_ms'] / headline['ms']:.0f} faster than the exact query "
+            f"in the same run; it found {headline['recall_same']:.3f} of the exact query's matches of the "
+            f"selfie's own person and {headline['recall']:.3f} of all its matches (other people within the "
+            "threshold included).",
+            "",
+        ]
     for s in sizes:
-        for key, title in (("index", ""), ("index_clustered", " after `CLUSTER` by cluster")):
+        for key, title in (
+            ("index", " as built (`build_face_index`)"),
+            ("index_clustered", " after `build_face_index --cluster` (the table in cluster order)"),
+        ):
             if key not in s:
                 continue
-            lines += [
-                f"N = {s['n']:,}, {s['clusters']} clusters (built in {s['index_build_s']} s){title}:",
-                "",
-            ]
+            how = (
+                f"built in {s['index_build_s']} s"
+                if key == "index"
+                else f"table clustered in {s.get('cluster_table_s', '?')} s"
+            )
+            if s.get("index_build_s") == "reused":
+                how = "index and clustered table reused from an earlier run"
+            lines += [f"N = {s['n']:,}, {s['clusters']} clusters ({how}){title}:", ""]
             lines += md_table(
                 [
                     "probe",
@@ -192,19 +212,22 @@ def match_section(figures: dict[str, Any] | None) -> tuple[list[str], dict[str, 
             f"{'yes' if refs['equal'] else 'NO'}.",
             "",
         ]
-    last = sizes[-1]
     model = {
         "us_per_face_serial": 1000 * last["sql_serial_ms"] / last["n"],
         "us_per_face_parallel": 1000 * last["sql_ms"] / last["n"],
     }
     if refs:
         model["ref_pair_ms"] = refs["sql_ms"] / (refs["faces"] * refs["references"])
-    default_probe = figures.get("default_probe", 32)
-    at_default = [r for r in last["index"] if r["probe"] == default_probe]
+    # The indexed match reads every centroid and `probe` clusters of N / clusters faces each.
+    at_default = [
+        r for r in last.get("index_clustered", last.get("index", [])) if r["probe"] == default_probe
+    ]
     if at_default:
         row = at_default[0]
+        rows_read = last["clusters"] + default_probe * last["n"] / last["clusters"]
         model["index_probe"] = default_probe
-        model["index_us_per_row"] = 1000 * row["ms"] / ((default_probe + 1) * math.sqrt(last["n"]))
+        model["index_us_per_row"] = 1000 * row["ms"] / rows_read
+        model["clusters_per_root"] = last["clusters"] / math.sqrt(last["n"])
     return lines, model
 
 
@@ -315,9 +338,10 @@ def scale_section(imp: dict[str, float], match: dict[str, float]) -> list[str]:
         "stay a small part (one importer process writes them). The exact selfie match reads every face: "
         f"{match['us_per_face_serial']:.2f} µs per face in one PostgreSQL process, divided by the cores "
         "(parallel sequential scan, max_parallel_workers_per_gather = cores - 1 plus the leader). The indexed "
-        "match reads √N centroids and `probe` clusters of about √N faces in one process: "
-        f"{match.get('index_us_per_row', float('nan')):.2f} µs per row × (probe + 1) × √N at probe "
-        f"{match.get('index_probe', '?')}, the same on any number of cores.",
+        f"match (after `--cluster`) reads the {match.get('clusters_per_root', float('nan')):.0f}·√N centroids and "
+        f"`probe` clusters of N / clusters faces: {match.get('index_us_per_row', float('nan')):.2f} µs per row "
+        f"(measured at the largest N) × (clusters + probe × N / clusters) at probe {match.get('index_probe', '?')}, "
+        "taken as the same on any number of cores.",
         "",
     ]
     rows = []
@@ -327,9 +351,9 @@ def scale_section(imp: dict[str, float], match: dict[str, float]) -> list[str]:
             import_s = photos * s_photo / (cores * (efficiency if cores > 1 else 1.0))
             exact_s = faces * match["us_per_face_serial"] / 1e6 / cores
             if "index_us_per_row" in match:
-                indexed = fmt_s(
-                    match["index_us_per_row"] * (match["index_probe"] + 1) * math.sqrt(faces) / 1e6
-                )
+                clusters = match["clusters_per_root"] * math.sqrt(faces)
+                rows_read = clusters + match["index_probe"] * faces / clusters
+                indexed = fmt_s(match["index_us_per_row"] * rows_read / 1e6)
             else:
                 indexed = "-"
             with_refs = "-"
@@ -371,23 +395,43 @@ index is plain tables and the same generated distance SQL (all of it in `faces/m
 
 - `faces.FaceCluster`: k-means centroids, the same 128 `real` columns (`EncodingModel`), and
   `FaceEncoding.cluster`, a nullable indexed foreign key to the nearest centroid.
-- `manage.py build_face_index [--clusters K] [--seed S] [--drop]` (`faces.index.face_index_build`): reads every
-  face with one binary `COPY`, trains K centroids (default √faces) with NumPy k-means (k-means++ seeds, 10 Lloyd
-  iterations on a sample of at most 50,000 faces), assigns every face to its nearest centroid, then in one
-  transaction holding the match lock inserts the new centroids, writes the assignments (COPY into a temporary
-  table, one `UPDATE … FROM`), deletes the old centroids and assigns the faces stored meanwhile. Re-running with
-  the same seed and faces gives the same partition.
+- `manage.py build_face_index [--clusters K] [--seed S] [--cluster] [--drop]` (`faces.index.face_index_build`):
+  reads every face with one binary `COPY`, trains K centroids (default 2·√faces) with NumPy k-means (k-means++
+  seeds, 10 Lloyd iterations on a sample of at most 50,000 faces), assigns every face to its nearest centroid,
+  then in one transaction holding the match lock inserts the new centroids, writes the assignments (COPY into a
+  temporary table, one `UPDATE … FROM`), deletes the old centroids and assigns the faces stored meanwhile.
+  Re-running with the same seed and faces gives the same partition.
+- `--cluster` then runs `CLUSTER faces_faceencoding USING <its cluster_id index>` (`faces.index.table_cluster`):
+  each cluster's faces on neighbouring pages, so a probe reads a few pages per cluster instead of one page per
+  face (the two tables per size above). It holds an ACCESS EXCLUSIVE lock on the face table while it rewrites it
+  (about a minute at a million faces): every query on faces, photo pages included, waits, so it is an option for
+  a quiet moment, not the default. Faces stored later go to the table's end until the next `--cluster`.
 - New faces: `services.photo_store` calls `faces.index.faces_assign(ids)`, one `UPDATE` that sets each new face's
   cluster to its nearest centroid (a scan of the small centroid table); before the first build it leaves them null.
 - A selfie (`faces.index.faces_near`, used by `reference_match` and so by uploads and `rematch`): the nearest
-  `THROWBACK_FACE_INDEX_PROBE` centroids (default 32), then the generated WHERE over the faces whose cluster is
+  `THROWBACK_FACE_INDEX_PROBE` centroids (default 128), then the generated WHERE over the faces whose cluster is
   one of them **or null** (a bitmap OR of two index scans), so a face not yet assigned is always compared. For the
   faces it compares the answer equals the exact query's (tested); what it can miss is a face within the
-  threshold that sits in a cluster that was not probed: that is the recall above. `THROWBACK_FACE_INDEX=false`,
-  or no build yet, uses the exact query.
-- After a build, `CLUSTER faces_faceencoding USING <its cluster_id index>` puts each cluster's faces on
-  neighbouring pages (measured above); it takes an exclusive lock and is not kept up by new rows, so it is an
-  operator's choice, not part of the command.
+  threshold that sits in a cluster that was not probed: that is the recall above, measured against the exact
+  query in every run. `THROWBACK_FACE_INDEX=false`, or no build yet, uses the exact query.
+- Why 2·√N clusters and probe 128: more, smaller clusters find more of a selfie's matches for the same faces read.
+  Simulated in NumPy on the same synthetic faces (`bench/index_sim.py --faces 100000`, not part of `make bench`),
+  reading about 3 % of 100,000 faces: 316 clusters (√N) found 0.94 of the selfie's own person's matches, 1,000
+  clusters 0.98; but the k-means++ seeding and the build grow with K (2,000 clusters took 155 s of NumPy at
+  100,000 faces against 11 s for 316), so the default doubles √N rather than going further. Probe 128 is 6.4 %
+  of the 2,000 clusters at a million faces: when chosen (a run at load average 4–5), probe 64 there found 0.94
+  of the own person's matches in 147 ms and probe 128 found 0.98 in 243 ms, against 4.4 s for the exact query.
+- An exact pruning rule was measured and not kept: every face sits in its nearest centroid's cluster, so a face of
+  cluster c lies on c's side of the bisector between c and any other centroid j, at distance at least
+  max_j (|q−c|² − |q−j|²) / (2|c−j|) from the selfie q; clusters whose bound exceeds the threshold cannot hold a
+  match, and probing only the others would give recall 1.0 by construction. In 128 dimensions the bound rules out
+  almost nothing at threshold 0.49: the clusters it cannot exclude held 96.8–97.9 % of the faces at 10,000
+  faces and about 96 % at 100,000 (`bench/index_sim.py`), so it is the exact scan again. Ordering the probed
+  clusters by that bound instead of by centroid distance found the same share of matches.
+- A new photo's faces against the references (`matching.references_near_faces`, every import): the batch's
+  encodings are read and bound as parameters, one scan of the references per face (UNION ALL) with the same WHERE
+  as a selfie. The earlier column-to-column join cast the face's 128 columns twice for every pair and cost about
+  1.5× as much per pair; the arithmetic (real column minus double value) and so every distance are the same.
 
 Cheaper tricks, measured above on the exact query: PostgreSQL's JIT (on by default) compiles the 128-term
 expression with LLVM for every query whose estimated cost passes `jit_above_cost`; at a million faces that took

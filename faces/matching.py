@@ -176,27 +176,49 @@ def clusters_assign(face_ids: Sequence[int], *, using: str = "default") -> None:
         execute(cursor, sql, list(face_ids))
 
 
+# New faces compared per references_near_faces statement (each adds 2 × 128 bound values).
+REFERENCE_BATCH = 16
+
+
 def references_near_faces(face_ids: Sequence[int], *, threshold: float, using: str = "default") -> list[Hit]:
     """Every (face, reference) pair within threshold, for a batch of new faces.
 
-    One join of the batch against all members' references, the generated
-    distance over columns on both sides.
+    The batch's encodings are read first and bound as parameters: each face is
+    then one scan of the references with the same WHERE as `faces_near` (column
+    minus value), joined by UNION ALL. A column-to-column join instead casts the
+    face's columns for every pair and cost about 1.5× as much per pair
+    (docs/performance.md); the arithmetic, and so every distance, is the same.
     """
     if not face_ids:
         return []
-    distance = squared_distance_sql(columns("f", double=True), columns("r"))
-    id_list = ", ".join(["%s"] * len(face_ids))
-    sql = (
-        f"SELECT f.id, r.id, r.member_id, {distance} AS d "  # noqa: S608 - names and placeholders only
-        f"FROM {_table('faces.FaceEncoding')} f, {_table('members.ReferenceFace')} r "
-        f"WHERE f.id IN ({id_list}) AND {distance} <= %s ORDER BY f.id, r.id"
+    from faces.models import FaceEncoding
+
+    rows = list(
+        FaceEncoding.objects.using(using)
+        .filter(pk__in=list(face_ids))
+        .order_by("id")
+        .values_list("id", *ENCODING_FIELDS)
     )
-    with connections[using].cursor() as cursor:
-        execute(cursor, sql, [*face_ids, threshold * threshold])
-        return [
-            Hit(face_id=f, reference_id=r, member_id=m, distance=float(np.sqrt(max(d, 0.0))))
-            for f, r, m, d in cursor.fetchall()
-        ]
+    distance = squared_distance_sql(columns("r"), PLACEHOLDERS)
+    one_face = (
+        f"SELECT %s AS face, r.id AS reference, r.member_id AS member, {distance} AS d "  # noqa: S608
+        f"FROM {_table('members.ReferenceFace')} r WHERE {distance} <= %s"
+    )
+    hits: list[Hit] = []
+    for start in range(0, len(rows), REFERENCE_BATCH):
+        chunk = rows[start : start + REFERENCE_BATCH]
+        params: list[float | int] = []
+        for face_id, *encoding in chunk:
+            values = vector_params(encoding)
+            params += [face_id, *values, *values, threshold * threshold]
+        sql = " UNION ALL ".join([one_face] * len(chunk)) + " ORDER BY face, reference"
+        with connections[using].cursor() as cursor:
+            execute(cursor, sql, params)
+            hits += [
+                Hit(face_id=f, reference_id=r, member_id=m, distance=float(np.sqrt(max(d, 0.0))))
+                for f, r, m, d in cursor.fetchall()
+            ]
+    return hits
 
 
 # An arbitrary constant naming Throwback's matching lock in PostgreSQL.

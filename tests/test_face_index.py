@@ -179,6 +179,38 @@ def test_build_face_index_command_refuses_fewer_than_one_cluster_and_builds_noth
     assert not FaceEncoding.objects.filter(cluster__isnull=False).exists()
 
 
+def test_clustering_the_table_orders_it_by_cluster_and_changes_no_answer() -> None:
+    from django.db import connection
+
+    groups = grouped_faces()
+    index.face_index_build(clusters=GROUPS)
+    with override_settings(THROWBACK_FACE_INDEX_PROBE=1):
+        before = [index.faces_near(centre(group), threshold=THRESHOLD) for group in groups]
+    # Interleave the groups on disk, then let the build's --cluster put them back in order.
+    FaceEncoding.objects.filter(pk__in=groups[0]).update(top=1)
+    index.face_index_build(clusters=GROUPS, cluster_table=True)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT cluster_id FROM faces_faceencoding ORDER BY ctid")
+        on_disk = [cluster_id for (cluster_id,) in cursor.fetchall()]
+    assert on_disk == sorted(on_disk)
+    with override_settings(THROWBACK_FACE_INDEX_PROBE=1):
+        assert [index.faces_near(centre(group), threshold=THRESHOLD) for group in groups] == before
+    assert index.table_cluster(using="sqlite") is False
+
+
+def test_build_face_index_command_clusters_the_table_on_request() -> None:
+    from django.db import connection
+
+    grouped_faces()
+    call_command("build_face_index", "--clusters", "3", "--cluster", stdout=io.StringIO())
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid "
+            "WHERE c.relname = 'faces_faceencoding' AND i.indisclustered"
+        )
+        assert cursor.fetchone()[0] == 1
+
+
 def test_build_face_index_command_reports_and_drops() -> None:
     grouped_faces()
     stdout = io.StringIO()

@@ -280,7 +280,7 @@ MIDDLEWARE.insert(
 # k-means clusters (and all unassigned faces) once `manage.py build_face_index`
 # has run; off, or before the first build, every face is compared.
 THROWBACK_FACE_INDEX = env_bool("THROWBACK_FACE_INDEX", True)
-THROWBACK_FACE_INDEX_PROBE = env_int("THROWBACK_FACE_INDEX_PROBE", 32, minimum=1)
+THROWBACK_FACE_INDEX_PROBE = env_int("THROWBACK_FACE_INDEX_PROBE", 128, minimum=1)
 
 # The association's website (concrexit) photos API.
 THALIA_API_URL = env_str("THALIA_API_URL", "https://thalia.nu").rstrip("/")

@@ -300,17 +300,29 @@ def web_section(figures: dict[str, Any] | None) -> list[str]:
                 ["after start-up and one request of each page", *[f"{v:.0f}" for v in figures["rss_start"]]],
                 ["after the load", *[f"{v:.0f}" for v in figures["rss_loaded"]]],
                 [
-                    "after selfie uploads (encoded in the worker)",
+                    f"after {len(figures['uploads'])} selfie uploads",
                     *[f"{v:.0f}" for v in figures["rss_upload"]],
                 ],
             ],
         ),
         "",
         f"Selfie uploads: {uploads}. Importing `throwback.urls` and `throwback.wsgi` (every view and API) loads "
-        f"face_recognition/dlib: **{figures['loads_on_import']}**; the models are loaded by the first selfie a "
-        "worker encodes (`faces.engine` imports face_recognition on first use) and stay loaded in that worker.",
-        "",
+        f"face_recognition/dlib: **{figures['loads_on_import']}**.",
     ]
+    mode = figures.get("encode_selfies_in", "inline")
+    if mode == "process":
+        lines += [
+            "Selfies were encoded in a short-lived child process (`THROWBACK_ENCODE_SELFIES_IN=process`, the "
+            "default; faces/isolated.py), which loads dlib's models, encodes and exits; workers with dlib's "
+            f"library mapped after the uploads: **{figures.get('dlib_workers', '?')}**. The uploads' time "
+            "includes the child's start and model load.",
+        ]
+    else:
+        lines += [
+            "Selfies were encoded in the worker (`THROWBACK_ENCODE_SELFIES_IN=inline`): the first selfie a worker "
+            "encodes loads dlib's models, which stay loaded in that worker.",
+        ]
+    lines.append("")
     return lines
 
 

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 
 from faces import engine
 from faces.sources import SourceError, folder
-from faces.sources.concrexit import download
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +56,9 @@ def encode_job(job: EncodeJob) -> EncodeResult:
         if job.path:
             data = folder.read_file(job.path, max_bytes=MAX_PHOTO_BYTES)
         else:
+            # Imported here: a folder import's workers never load requests (start-up time).
+            from faces.sources.concrexit import download
+
             data = download(
                 job.url,
                 allowed_origins=job.allowed_origins,

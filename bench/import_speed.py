@@ -29,7 +29,7 @@ face_recognition_examples, five_celebrity_faces, bbt_faces and lfw_dev/images
 (FolderSource takes only the files directly inside each album folder, so
 nested files are linked flat). The photos are never copied.
 
-Run from the repository root (about 10 minutes on 2 idle cores with the defaults):
+Run from the repository root (about 5 minutes on 2 cores at load 2 with the defaults):
 
     .venv/bin/python bench/import_speed.py                  # workers 1 and 2
     .venv/bin/python bench/import_speed.py --workers 1 2 4

@@ -66,7 +66,7 @@ BENCH_RESULTS ?= /tmp/throwback-bench-results
 bench: install
 	mkdir -p $(BENCH_RESULTS)
 	export DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)}; cd bench && \
-	  ../$(BIN)/python import_speed.py --workers 1 2 --limit 40 --json $(abspath $(BENCH_RESULTS))/import.json && \
+	  ../$(BIN)/python import_speed.py --workers 1 2 --json $(abspath $(BENCH_RESULTS))/import.json && \
 	  ../$(BIN)/python match_speed.py --json $(abspath $(BENCH_RESULTS))/match.json && \
 	  ../$(BIN)/python web_speed.py --json $(abspath $(BENCH_RESULTS))/web.json && \
 	  ../$(BIN)/python report.py $(abspath $(BENCH_RESULTS)) ../docs/performance.md

@@ -2,10 +2,13 @@
 
 Encoding runs in spawned worker processes (one per core by default, see
 faces/workers.py) that each load dlib's models once and receive plain jobs;
-only this process writes to the database, a batch of results per
-transaction. Photos are claimed (see services.photos_claim) a chunk at a
-time, so two runs never encode the same photo and signed URLs are refreshed
-between chunks on long runs. With CELERY_BROKER_URL set, the photos are
+they are started before the source is listed, so the models load meanwhile.
+Only this process writes to the database, a batch of results per
+transaction, while the workers go on encoding the jobs queued ahead (so
+with N workers, this process may use an N+1th core for its database work).
+Photos are claimed (see services.photos_claim) a chunk at a time, so two
+runs never encode the same photo and signed URLs are refreshed between
+chunks on long runs. With CELERY_BROKER_URL set, the photos are
 queued for Celery workers instead (faces/distributed.py).
 """
 
@@ -106,25 +109,36 @@ def run_import(
     """
     started = time.monotonic()
     summary = ImportSummary()
-    album_pks = _sync_albums(source, album_id=album_id, since=since, summary=summary)
-    recovered = services.claims_recover()
-    if recovered:
-        logger.warning("%d photos claimed by runs that stopped are pending again", recovered)
+    # Start the encoding workers first: they load dlib's models (seconds)
+    # while this process lists the source and syncs the albums.
+    fresh = (workers, encode) not in _pools
+    pool = None if settings.CELERY_BROKER_URL else _pool(workers, encode)
+    try:
+        album_pks = _sync_albums(source, album_id=album_id, since=since, summary=summary)
+        recovered = services.claims_recover()
+        if recovered:
+            logger.warning("%d photos claimed by runs that stopped are pending again", recovered)
 
-    # Only albums listed by this run: pending photos of another folder, or of
-    # albums left out by --album/--since, wait for a run that lists them.
-    pending = Photo.objects.filter(album_id__in=album_pks, status=Photo.Status.PENDING)
-    photo_ids = list(pending.order_by("album_id", "id").values_list("id", flat=True))
-    if settings.CELERY_BROKER_URL:
-        from faces import distributed
+        # Only albums listed by this run: pending photos of another folder, or of
+        # albums left out by --album/--since, wait for a run that lists them.
+        pending = Photo.objects.filter(album_id__in=album_pks, status=Photo.Status.PENDING)
+        photo_ids = list(pending.order_by("album_id", "id").values_list("id", flat=True))
+        if pool is None:
+            from faces import distributed
 
-        distributed.enqueue(photo_ids)
-        if wait_s is None:
-            summary.photos_queued = len(photo_ids)
-        else:
-            distributed.wait(photo_ids, wait_s=wait_s, summary=summary, progress=progress)
-    else:
-        _encode(source, photo_ids, workers=workers, summary=summary, progress=progress, encode=encode)
+            distributed.enqueue(photo_ids)
+            if wait_s is None:
+                summary.photos_queued = len(photo_ids)
+            else:
+                distributed.wait(photo_ids, wait_s=wait_s, summary=summary, progress=progress)
+        elif photo_ids:
+            _encode(source, photo_ids, pool=pool, summary=summary, progress=progress)
+        elif fresh:
+            _pool_stop()  # nothing to encode: do not wait at exit for the models to load
+    except BaseException:
+        if pool is not None and fresh:
+            _pool_stop()
+        raise
     summary.seconds = time.monotonic() - started
     return summary
 
@@ -202,10 +216,9 @@ def _encode(
     source: ConcrexitSource | FolderSource,
     photo_ids: list[int],
     *,
-    workers: int,
+    pool: WorkerPool,
     summary: ImportSummary,
     progress: Callable[[int, int], None] | None,
-    encode: Callable[[EncodeJob], EncodeResult] | None,
 ) -> None:
     """Encode photos in worker processes, storing the results in batches.
 
@@ -220,10 +233,9 @@ def _encode(
     if not photo_ids:
         return
     token = services.claim_token()
-    workers = max(1, min(workers, len(photo_ids)))
+    workers = max(1, min(pool.workers, len(photo_ids)))
     feed = _Feed(source, photo_ids, token=token, chunk=workers * CLAIM_PER_WORKER)
     batch = _Batch(token=token, summary=summary, progress=progress, total=len(photo_ids))
-    pool = _pool(workers, encode)
     in_flight: dict[Future[EncodeResult], EncodeJob] = {}
     suspects: deque[EncodeJob] = deque()  # in flight when a worker died: retried alone
     isolated = False
@@ -283,7 +295,14 @@ def _pool(workers: int, encode: Callable[[EncodeJob], EncodeResult] | None) -> W
             old.shutdown()
         _pools.clear()
         _pools[key] = WorkerPool(workers, encode=encode)
+        _pools[key].start()
     return _pools[key]
+
+
+def _pool_stop() -> None:
+    for pool in _pools.values():
+        pool.stop()
+    _pools.clear()
 
 
 WORKER_DIED = "the encoding worker stopped on this photo (a crash or out of memory); retried on the next run"

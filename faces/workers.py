@@ -19,7 +19,6 @@ from dataclasses import dataclass
 
 from faces import engine
 from faces.sources import SourceError, folder
-from faces.sources.concrexit import download
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +56,9 @@ def encode_job(job: EncodeJob) -> EncodeResult:
         if job.path:
             data = folder.read_file(job.path, max_bytes=MAX_PHOTO_BYTES)
         else:
+            # Imported here: a folder import's workers never load requests (start-up time).
+            from faces.sources.concrexit import download
+
             data = download(
                 job.url,
                 allowed_origins=job.allowed_origins,
@@ -73,6 +75,11 @@ def encode_job(job: EncodeJob) -> EncodeResult:
 
 
 PARENT_CHECK_S = 1.0
+
+
+def worker_ready() -> int:
+    """A no-op job: submitting one per worker makes the pool start them now."""
+    return os.getpid()
 
 
 def worker_init(parent_pid: int) -> None:
@@ -114,6 +121,15 @@ class WorkerPool:
             initargs=(os.getpid(),),
         )
 
+    def start(self) -> None:
+        """Spawn every worker now, so they load dlib's models while the caller does other work.
+
+        ProcessPoolExecutor otherwise spawns a worker per submitted job, the
+        first one only when the first photo is ready to be encoded.
+        """
+        for _ in range(self.workers):
+            self.executor.submit(worker_ready)
+
     def submit(self, job: EncodeJob) -> Future[EncodeResult]:
         try:
             return self.executor.submit(self.encode, job)
@@ -127,3 +143,12 @@ class WorkerPool:
 
     def shutdown(self) -> None:
         self.executor.shutdown(wait=True, cancel_futures=True)
+
+    def stop(self) -> None:
+        """End the workers at once, even while they still load the models (nothing to encode)."""
+        # Without this, the interpreter's exit would wait for each worker to
+        # finish loading the models (seconds) before it could be told to stop.
+        processes = list((getattr(self.executor, "_processes", None) or {}).values())
+        self.executor.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            process.terminate()

@@ -497,7 +497,7 @@ def main() -> int:
         "",
         "| benchmark | command |",
         "|---|---|",
-        "| import | `.venv/bin/python bench/import_speed.py --workers 1 2 --limit 40` |",
+        "| import | `.venv/bin/python bench/import_speed.py --workers 1 2` |",
         "| match | `.venv/bin/python bench/match_speed.py` |",
         "| web | `.venv/bin/python bench/web_speed.py` |",
         "| scale model | `.venv/bin/python bench/report.py RESULTS docs/performance.md` |",

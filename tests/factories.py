@@ -90,3 +90,18 @@ def matched_photo(
     face = face_with(photo, reference.encoding)
     Match.objects.create(member=member, reference=reference, face=face, distance=0.0)
     return photo
+
+
+def member_with_stored_selfie(username: str = "barack") -> Member:
+    """A member with one stored selfie (file and encoding), matched in one stored photo.
+
+    The state an upload must leave untouched when it is refused or fails.
+    """
+    member = MemberFactory(username=username)
+    vector = np.full(128, 0.03, dtype=np.float32)
+    reference = ReferenceFace(member=member, top=0, right=10, bottom=10, left=0)
+    reference.set_encoding(vector)
+    reference.image.save("before.jpg", ContentFile(b"\xff\xd8before"), save=False)
+    reference.save()
+    matched_photo(member, reference)
+    return member

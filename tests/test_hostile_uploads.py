@@ -12,9 +12,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import pytest
-from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.test import Client
 from PIL import Image
@@ -22,7 +20,7 @@ from PIL import Image
 from faces.models import Match
 from members.models import Member, ReferenceFace
 from tests import hostile
-from tests.factories import AlbumFactory, MemberFactory, PhotoFactory, face_with
+from tests.factories import member_with_stored_selfie
 
 pytestmark = pytest.mark.django_db
 
@@ -92,15 +90,7 @@ def face(examples: Path) -> bytes:
 @pytest.fixture
 def member(media_root: Path) -> Member:
     """A member with one stored selfie, matched in one stored photo."""
-    member = MemberFactory(username="barack")
-    vector = np.full(128, 0.03, dtype=np.float32)
-    reference = ReferenceFace(member=member, top=0, right=10, bottom=10, left=0)
-    reference.set_encoding(vector)
-    reference.image.save("before.jpg", ContentFile(b"\xff\xd8before"), save=False)
-    reference.save()
-    face = face_with(PhotoFactory(album=AlbumFactory()), vector)
-    Match.objects.create(member=member, reference=reference, face=face, distance=0.0)
-    return member
+    return member_with_stored_selfie()
 
 
 def stored_state(member: Member) -> tuple[list[tuple[int, str]], list[int], list[str]]:

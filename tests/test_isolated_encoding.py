@@ -23,15 +23,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from django.core.checks import run_checks
-from django.core.files.base import ContentFile
 from django.db import connection
 
 from faces import engine, isolated
-from faces.models import Match
 from members.models import Member, ReferenceFace
 from members.services import EncodingFailed, EncodingTimedOut
 from tests.conftest import REPO
-from tests.factories import AlbumFactory, MemberFactory, PhotoFactory, face_with
+from tests.factories import member_with_stored_selfie
 from tests.test_engine_settings import settings_values
 from tests.test_hostile_uploads import alerts, api_client, api_upload, form_upload, stored_state
 
@@ -53,15 +51,7 @@ def two_seconds(settings) -> None:  # type: ignore[no-untyped-def]
 @pytest.fixture
 def member(media_root: Path, in_process: None) -> Member:
     """A member with one stored selfie, matched in one stored photo."""
-    member = MemberFactory(username="barack")
-    vector = np.full(128, 0.03, dtype=np.float32)
-    reference = ReferenceFace(member=member, top=0, right=10, bottom=10, left=0)
-    reference.set_encoding(vector)
-    reference.image.save("before.jpg", ContentFile(b"\xff\xd8before"), save=False)
-    reference.save()
-    face = face_with(PhotoFactory(album=AlbumFactory()), vector)
-    Match.objects.create(member=member, reference=reference, face=face, distance=0.0)
-    return member
+    return member_with_stored_selfie()
 
 
 def encoding_children() -> list[int]:

@@ -44,6 +44,9 @@ class PhotoQuerySet(models.QuerySet["Photo"]):
         A member who logged in with Thalia sees website albums only when the
         site said they may open them (AlbumAccess); folder albums and
         local accounts are not limited by the website.
+
+        faces/selectors.py (MATCHED_FROM) repeats these rules as SQL for the
+        grid and the API; change both (tests/test_photo_rows.py compares them).
         """
         # A semi-join on the member's matches (an index-only scan of
         # match_member_face_idx) rather than a join: no DISTINCT over whole

@@ -61,7 +61,7 @@ clean:
 # Import, match and web benchmarks (bench/), then docs/performance.md with the
 # scale model. Uses dedicated throwback_bench_* databases on the server in
 # DATABASE_URL (default TEST_DATABASE_URL's), never the test or demo database.
-# About 15 minutes on 2 idle cores; run it when the machine is quiet.
+# About 10 minutes on 2 idle cores (05:00-05:10 UTC on 2026-11-26); run it when the machine is quiet.
 BENCH_RESULTS ?= /tmp/throwback-bench-results
 bench: install
 	mkdir -p $(BENCH_RESULTS)

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from django.conf import settings
 from django.core.paginator import Page, Paginator
 from django.db import connection
+from django.db.models import Count
+from django.db.models.functions import ExtractYear
 from django.urls import reverse
 from django.utils import timezone
 
@@ -108,8 +110,10 @@ def photo_page(member: Member, number: object, *, year: int | None = None) -> Pa
     is only run when the requested page is empty (past the end, or a page
     number below 1), where Paginator.get_page decides which page to show.
     """
-    matched, params = _matched(member, year)
     per_page = settings.THROWBACK_PHOTOS_PER_PAGE
+    if connection.vendor != "postgresql":
+        return _photo_page_orm(member, number, year=year, per_page=per_page)
+    matched, params = _matched(member, year)
 
     def rows(number: int) -> list[tuple[Any, ...]]:
         with connection.cursor() as cursor:
@@ -133,6 +137,30 @@ def photo_page(member: Member, number: object, *, year: int | None = None) -> Pa
     paginator: Paginator[Any] = Paginator(range(total), per_page)
     shown = paginator.get_page(number if isinstance(number, str | int) else None).number
     return Page(_photo_rows(rows(shown)), shown, paginator)
+
+
+def _photo_page_orm(member: Member, number: object, *, year: int | None, per_page: int) -> Page[PhotoRow]:
+    """photo_page through matched_to, for the embedded SQLite demo.
+
+    The hand-written SQL is PostgreSQL's (and a raw cursor on SQLite returns
+    dates as text); the demo does not need its speed.
+    """
+    queryset = Photo.objects.matched_to(member)
+    if year is not None:
+        queryset = queryset.filter(album__date__year=year)
+    values = queryset.values_list(
+        "pk",
+        "source_id",
+        "remote_urls",
+        "urls_fetched_at",
+        "album_id",
+        "album__source",
+        "album__source_id",
+        "album__title",
+        "album__date",
+    )
+    page = Paginator[Any](values, per_page).get_page(number if isinstance(number, str | int) else None)
+    return Page(_photo_rows(page.object_list), page.number, page.paginator)
 
 
 def url_builder(name: str) -> Callable[[int], str]:
@@ -196,6 +224,17 @@ def _refresh(stale: Sequence[Photo | PhotoRow]) -> None:
 
 def member_years(member: Member) -> list[tuple[int, int]]:
     """(year, number of photos) of the member's photos in dated albums, newest year first."""
+    if connection.vendor != "postgresql":  # the embedded SQLite demo: matched_to through the ORM
+        rows = (
+            Photo.objects.filter(
+                pk__in=Photo.objects.matched_to(member).values("pk"), album__date__isnull=False
+            )
+            .annotate(year=ExtractYear("album__date"))
+            .values("year")
+            .annotate(total=Count("id"))
+            .order_by("-year")
+        )
+        return [(row["year"], row["total"]) for row in rows]
     matched, params = _matched(member, None)
     with connection.cursor() as cursor:
         cursor.execute(

@@ -51,6 +51,14 @@ class ConsentRequired(ReferenceRejected):
     message = "Please agree to face processing before uploading a selfie."
 
 
+class ConsentWithdrawn(ConsentRequired):
+    message = (
+        "Your face data was deleted while this selfie was being analysed, so it was not saved. "
+        "Please agree to face processing again to upload a selfie."
+    )
+    http_status = 409
+
+
 class ReferenceLimitReached(ReferenceRejected):
     code = "limit"
     message = "You already have the maximum number of selfies; delete one first."
@@ -141,8 +149,16 @@ def reference_add(*, member: Member, data: bytes) -> ReferenceFace:
         # Taken before the member row: an import holding it locks member rows
         # too (its matches' foreign keys), so the other order could deadlock.
         match_lock()
-        # Lock the member row so two parallel uploads cannot pass the limit.
-        Member.objects.select_for_update().filter(pk=member.pk).first()
+        # Lock the member row so two parallel uploads cannot pass the limit,
+        # and read the consent again: "delete my data" (or the account) may
+        # have run while this selfie was being analysed. It takes the match
+        # lock too, so it either committed before this point or waits for
+        # this upload and then deletes its reference.
+        consent = (
+            Member.objects.select_for_update().filter(pk=member.pk).values_list("consent_given_at").first()
+        )
+        if consent is None or consent[0] is None:
+            raise ConsentWithdrawn()
         if member.references.count() >= settings.THROWBACK_MAX_REFERENCES:
             raise ReferenceLimitReached()
         reference = ReferenceFace(

@@ -27,9 +27,16 @@ from django.db import connection
 
 from faces import engine, isolated
 from members.models import Member, ReferenceFace
-from members.services import EncodingFailed, EncodingTimedOut
+from members.services import (
+    ConsentWithdrawn,
+    EncodingFailed,
+    EncodingTimedOut,
+    member_delete,
+    member_face_data_delete,
+    reference_add,
+)
 from tests.conftest import REPO
-from tests.factories import member_with_stored_selfie
+from tests.factories import MemberFactory, member_with_stored_selfie
 from tests.test_engine_settings import settings_values
 from tests.test_hostile_uploads import alerts, api_client, api_upload, form_upload, stored_state
 
@@ -207,6 +214,42 @@ def test_an_encoding_process_out_of_time_is_killed_and_refused(
     assert "selfie encoding process timed out after 2 s" in caplog.text
     assert stored_state(member) == before
     assert not Path(f"/proc/{signalled[0]}").exists()  # killed and reaped
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("deleted", ["face data", "account"])
+def test_data_deleted_while_a_selfie_is_analysed_is_not_saved_afterwards(
+    media_root: Path, in_process: None, face: bytes, deleted: str
+) -> None:
+    """ "Delete my data" lands while the child encodes (frozen here); the upload then refuses."""
+    member = MemberFactory(username="ada")
+    outcome: list[BaseException | ReferenceFace] = []
+
+    def upload() -> None:
+        try:
+            outcome.append(reference_add(member=Member.objects.get(pk=member.pk), data=face))
+        except BaseException as exc:  # noqa: BLE001 - the test inspects it
+            outcome.append(exc)
+        finally:
+            connection.close()  # this thread's own database connection
+
+    with signal_the_encoder(signal.SIGSTOP) as signalled:
+        uploader = threading.Thread(target=upload)
+        uploader.start()
+        deadline = time.monotonic() + 60
+        while not signalled and time.monotonic() < deadline:
+            time.sleep(0.01)
+    assert signalled, "the selfie never reached the encoding process"
+    if deleted == "account":
+        member_delete(member=member)
+    else:
+        assert member_face_data_delete(member=member).references == 0
+    os.kill(signalled[0], signal.SIGCONT)
+    uploader.join(timeout=120)
+
+    assert len(outcome) == 1 and isinstance(outcome[0], ConsentWithdrawn), outcome
+    assert not ReferenceFace.objects.filter(member_id=member.pk).exists()
+    assert not [p for p in media_root.rglob("*") if p.is_file()]  # no selfie file left behind
 
 
 def test_a_crash_inside_the_child_is_an_encoder_failure_with_its_traceback_logged(

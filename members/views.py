@@ -233,9 +233,14 @@ def data_delete(request: MemberRequest) -> HttpResponse:
         if form.cleaned_data["delete_account"]:
             services.member_delete(member=member)
             logout(request)
-            return redirect(f"{reverse('members:data_deleted')}?account=1")
-        services.member_face_data_delete(member=member)
-        return redirect("members:data_deleted")
+            response = redirect(f"{reverse('members:data_deleted')}?account=1")
+        else:
+            services.member_face_data_delete(member=member)
+            response = redirect("members:data_deleted")
+        # Photo files are cached privately for an hour (faces.views.photo_file):
+        # ask the browser to drop them too, so this browser no longer shows them.
+        response["Clear-Site-Data"] = '"cache"'
+        return response
     counts = {
         "references": ReferenceFace.objects.filter(member=member).count(),
         "matches": Match.objects.filter(member=member).values("face__photo").distinct().count(),

@@ -189,6 +189,7 @@ def test_delete_all_my_data_leaves_no_rows_or_files_and_keeps_the_account(
         response = client.post("/privacy/delete/", {"confirm": "on"}, HTTP_X_CSRFTOKEN=token(client))
     assert response.status_code == 302
     assert response["Location"] == "/privacy/deleted/"
+    assert response["Clear-Site-Data"] == '"cache"'  # the browser drops its cached photo files
     assert ReferenceFace.objects.filter(member=ada).count() == 0
     assert Match.objects.filter(member=ada).count() == 0
     assert Dismissal.objects.filter(member=ada).count() == 0
@@ -219,6 +220,7 @@ def test_delete_all_my_data_with_the_account_logs_out_and_deletes_the_member(
             "/privacy/delete/", {"confirm": "on", "delete_account": "on"}, HTTP_X_CSRFTOKEN=token(client)
         )
     assert response["Location"] == "/privacy/deleted/?account=1"
+    assert response["Clear-Site-Data"] == '"cache"'
     assert not Member.objects.filter(username="ada").exists()
     assert (ReferenceFace.objects.count(), Match.objects.count(), Dismissal.objects.count()) == (0, 0, 0)
     assert stored_files() == []

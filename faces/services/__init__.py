@@ -1,0 +1,81 @@
+"""State changes for albums, photos, faces and matches.
+
+Import → encode → match are explicit calls: the importer syncs an album's
+photo rows, workers encode, and `photo_store` writes one photo's faces and
+their matches in one transaction.
+
+The functions live in modules by concern and are all importable from here
+(`from faces import services; services.photo_store(...)`):
+`photos` (album sync, storing a photo's faces, photo files), `claims` (import
+claims and batched stores), `matches` (selfie matches, "not me"), `website`
+(the website's API client, signed URLs, a member's albums) and `history`
+(import runs).
+"""
+
+from __future__ import annotations
+
+from faces.services.claims import (
+    Outcome,
+    Recorded,
+    claim_token,
+    claims_recover,
+    claims_release,
+    photo_claim,
+    photos_claim,
+    photos_record,
+)
+from faces.services.history import (
+    IMPORT_RUN_COUNTS,
+    ImportSummaryLike,
+    import_run_finish,
+    import_run_start,
+)
+from faces.services.matches import matches_rebuild, photo_dismiss, reference_match
+from faces.services.photos import (
+    AlbumSync,
+    album_sync,
+    engine_options,
+    photo_content_type,
+    photo_fail,
+    photo_store,
+    photos_reencode,
+)
+from faces.services.website import (
+    REFRESH_FAILURE_MEMORY_S,
+    album_access_refresh,
+    album_access_store,
+    concrexit_source,
+    photo_urls_refresh,
+    url_is_fresh,
+)
+
+__all__ = [
+    "IMPORT_RUN_COUNTS",
+    "REFRESH_FAILURE_MEMORY_S",
+    "AlbumSync",
+    "ImportSummaryLike",
+    "Outcome",
+    "Recorded",
+    "album_access_refresh",
+    "album_access_store",
+    "album_sync",
+    "claim_token",
+    "claims_recover",
+    "claims_release",
+    "concrexit_source",
+    "engine_options",
+    "import_run_finish",
+    "import_run_start",
+    "matches_rebuild",
+    "photo_claim",
+    "photo_content_type",
+    "photo_dismiss",
+    "photo_fail",
+    "photo_store",
+    "photo_urls_refresh",
+    "photos_claim",
+    "photos_record",
+    "photos_reencode",
+    "reference_match",
+    "url_is_fresh",
+]

@@ -1,0 +1,156 @@
+"""The website (concrexit): its API client from settings, signed photo URLs, album access.
+
+The website hands out photo URLs that expire; `url_is_fresh` and
+`photo_urls_refresh` keep the cached ones usable. `concrexit_source` builds
+the API client with Throwback's stored grant. A Thalia member's accessible
+albums are asked with their own token and stored (`album_access_refresh`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.utils import timezone
+
+from faces import thalia_grant
+from faces.models import Album, AlbumAccess, Photo
+from faces.sources import SourceAlbum, SourceError
+from faces.sources.concrexit import ConcrexitSource
+from faces.sources.concrexit_oauth import OAuthError
+
+if TYPE_CHECKING:
+    from members.models import Member
+
+logger = logging.getLogger(__name__)
+
+
+# --- signed URL cache ---------------------------------------------------------
+def url_is_fresh(photo: Photo, *, now: dt.datetime, margin_s: int) -> bool:
+    """Whether the cached signed URLs stay valid for at least margin_s more."""
+    if not photo.remote_urls or photo.urls_fetched_at is None:
+        return False
+    expires = photo.urls_fetched_at + dt.timedelta(seconds=settings.THALIA_URL_TTL_SECONDS)
+    return expires - dt.timedelta(seconds=margin_s) > now
+
+
+def concrexit_source(*, for_page: bool = False) -> ConcrexitSource:
+    """The website's API from settings.
+
+    The token is Throwback's stored grant (`manage.py connect_thalia`),
+    renewed when it is about to expire and once more when the site refuses
+    it; without a stored grant, THALIA_ACCESS_TOKEN. A page that waits for
+    the website gets a short timeout and no retries, so a slow or absent
+    site costs a member seconds, not minutes.
+    """
+    try:
+        stored = thalia_grant.importer_token()
+    except OAuthError as exc:
+        raise SourceError(
+            f"cannot renew Throwback's token for the website: {exc}", permanent=exc.permanent
+        ) from exc
+    return ConcrexitSource(
+        settings.THALIA_API_URL,
+        stored or settings.THALIA_ACCESS_TOKEN,
+        timeout_s=settings.THALIA_PAGE_TIMEOUT_SECONDS if for_page else settings.THALIA_TIMEOUT_SECONDS,
+        retries=0 if for_page else settings.THALIA_RETRIES,
+        file_hosts=tuple(settings.THALIA_FILE_HOSTS),
+        renew=_renew_stored_token if stored else None,
+    )
+
+
+def _renew_stored_token(rejected: str) -> str | None:
+    try:
+        return thalia_grant.importer_token_renew(rejected=rejected)
+    except OAuthError as exc:
+        logger.warning("the website refused Throwback's token and renewing it failed: %s", exc)
+        return None
+
+
+REFRESH_FAILURE_MEMORY_S = 60
+
+
+def photo_urls_refresh(
+    photos: list[Photo], *, for_page: bool = False, source: ConcrexitSource | None = None
+) -> None:
+    """Re-fetch signed URLs for website photos about to expire.
+
+    One album request refreshes all of that album's photos. When the site
+    cannot be reached, the cached URLs are kept; `selectors.with_display_urls`
+    then hides the ones already expired. For pages, an album whose refresh
+    just failed is not tried again for a minute. An import passes its own
+    source, so its session is reused rather than one made per chunk.
+    """
+    now = timezone.now()
+    margin = settings.THALIA_URL_REFRESH_MARGIN_SECONDS
+    stale_albums = {
+        photo.album_id: photo.album
+        for photo in photos
+        if photo.album.source == Album.Source.CONCREXIT and not url_is_fresh(photo, now=now, margin_s=margin)
+    }
+    if not stale_albums:
+        return
+    if source is None:
+        try:
+            source = concrexit_source(for_page=for_page)
+        except SourceError as exc:
+            logger.warning("cannot refresh photo URLs: %s", exc)
+            return
+    by_id = {photo.pk: photo for photo in photos}
+    for album in stale_albums.values():
+        failure_key = f"throwback:url-refresh-failed:{album.pk}"
+        if for_page and cache.get(failure_key):
+            continue
+        try:
+            listing = source.photos(SourceAlbum(album.source_id, album.title))
+        except SourceError as exc:
+            logger.warning("cannot refresh URLs of album %s: %s", album.source_id, exc)
+            if for_page:
+                cache.set(failure_key, True, REFRESH_FAILURE_MEMORY_S)
+            continue
+        fresh = {p.source_id: p for p in listing.photos}
+        fetched = timezone.now()
+        updated = []
+        for photo in album.photos.only("id", "source_id", "origin"):
+            item = fresh.get(photo.source_id)
+            if item is None or item.origin != photo.origin:
+                continue  # gone or replaced: the next import deals with it
+            photo.remote_urls, photo.urls_fetched_at = item.urls, fetched
+            updated.append(photo)
+            if photo.pk in by_id:
+                by_id[photo.pk].remote_urls, by_id[photo.pk].urls_fetched_at = item.urls, fetched
+        Photo.objects.bulk_update(updated, ["remote_urls", "urls_fetched_at"], batch_size=500)
+
+
+# --- The website albums a Thalia member may see ---------------------------------
+
+
+def album_access_store(*, member: Member, slugs: Iterable[str]) -> None:
+    """Make the member's accessible website albums exactly `slugs`."""
+    wanted = set(slugs)
+    with transaction.atomic():
+        AlbumAccess.objects.filter(member=member).exclude(album_slug__in=wanted).delete()
+        AlbumAccess.objects.bulk_create(
+            [AlbumAccess(member=member, album_slug=slug) for slug in sorted(wanted)], ignore_conflicts=True
+        )
+
+
+def album_access_refresh(*, member: Member, access_token: str) -> int:
+    """Ask the website, with the member's own token, which albums they may
+    open, and store that set. Returns its size; raises SourceError (and
+    keeps the stored set) when the site cannot be asked."""
+    source = ConcrexitSource(
+        settings.THALIA_API_URL,
+        access_token,
+        timeout_s=settings.THALIA_PAGE_TIMEOUT_SECONDS,
+        retries=0,
+        file_hosts=tuple(settings.THALIA_FILE_HOSTS),
+    )
+    slugs = [album.source_id for album in source.albums()]  # albums() leaves out inaccessible ones
+    album_access_store(member=member, slugs=slugs)
+    return len(slugs)

@@ -82,14 +82,19 @@ def make_album_folder(root: Path, albums: dict[str, list[Path]]) -> Path:
     return root
 
 
+def use_website(settings, fake: FakeConcrexit) -> None:  # type: ignore[no-untyped-def]
+    """Point Throwback at a running fake website: its URL and token, no retries, a short timeout."""
+    settings.THALIA_API_URL = fake.base_url
+    settings.THALIA_ACCESS_TOKEN = fake.token
+    settings.THALIA_RETRIES = 0
+    settings.THALIA_TIMEOUT_SECONDS = 5
+
+
 @pytest.fixture
 def fake_concrexit(settings) -> Iterator[FakeConcrexit]:  # type: ignore[no-untyped-def]
     """A running fake of the website's photos API, with Throwback pointed at it."""
     with FakeConcrexit() as fake:
-        settings.THALIA_API_URL = fake.base_url
-        settings.THALIA_ACCESS_TOKEN = fake.token
-        settings.THALIA_RETRIES = 0
-        settings.THALIA_TIMEOUT_SECONDS = 5
+        use_website(settings, fake)
         yield fake
 
 

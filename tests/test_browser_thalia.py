@@ -19,6 +19,7 @@ from django.core.management import call_command
 from faces.models import Photo
 from members.models import Member
 from members.services import reference_add
+from tests.conftest import use_website
 from tests.fake_oidc import FakeOIDC, MemberAwareConcrexit
 from tests.test_browser import TIMEOUT_MS, chromium, screenshots, shoot  # noqa: F401  (fixtures)
 
@@ -26,9 +27,7 @@ from tests.test_browser import TIMEOUT_MS, chromium, screenshots, shoot  # noqa:
 @pytest.fixture
 def website(settings) -> Iterator[MemberAwareConcrexit]:  # type: ignore[no-untyped-def]
     with MemberAwareConcrexit() as fake:
-        settings.THALIA_API_URL = fake.base_url
-        settings.THALIA_ACCESS_TOKEN = fake.token
-        settings.THALIA_RETRIES = 0
+        use_website(settings, fake)
         yield fake
 
 

@@ -31,7 +31,7 @@ from faces.models import Album, FaceEncoding, Match, Photo
 from faces.services import concrexit_source
 from faces.sources import SourceAlbum
 from members.services import reference_add
-from tests.conftest import REPO, make_album_folder
+from tests.conftest import REPO, make_album_folder, use_website
 from tests.factories import MemberFactory
 from tests.fake_concrexit import FakeConcrexit
 
@@ -104,9 +104,7 @@ def celery(
     settings.CELERY_BROKER_URL = REDIS_URL
     settings.CELERY_TASK_DEFAULT_QUEUE = QUEUE
     settings.MEDIA_ROOT = str(shared_media)
-    settings.THALIA_API_URL = site.base_url
-    settings.THALIA_ACCESS_TOKEN = site.token
-    settings.THALIA_RETRIES = 0
+    use_website(settings, site)
     return site
 
 

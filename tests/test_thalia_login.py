@@ -16,6 +16,7 @@ from django.test import Client
 
 from faces.models import Album, AlbumAccess, Match, Photo
 from members.models import Member, ReferenceFace
+from tests.conftest import use_website
 from tests.factories import MemberFactory, PhotoFactory, face_with
 from tests.fake_oidc import FakeOIDC, MemberAwareConcrexit, s256
 
@@ -27,10 +28,7 @@ CLIENT_ID = "throwback-test"
 def website(settings) -> Iterator[MemberAwareConcrexit]:  # type: ignore[no-untyped-def]
     """The website's photos API, answering the importer's and members' tokens."""
     with MemberAwareConcrexit() as fake:
-        settings.THALIA_API_URL = fake.base_url
-        settings.THALIA_ACCESS_TOKEN = fake.token
-        settings.THALIA_RETRIES = 0
-        settings.THALIA_TIMEOUT_SECONDS = 5
+        use_website(settings, fake)
         yield fake
 
 

@@ -26,22 +26,6 @@ def table(headers: list[str], rows: list[list[object]]) -> None:
             out("  ".join("-" * w for w in widths))
 
 
-def setup_django(work: Path, *, database: str = "db.sqlite3") -> None:
-    """A throwaway SQLite database and media folder in `work`, then migrate."""
-    os.environ["DJANGO_SETTINGS_MODULE"] = "throwback.settings"
-    os.environ["DATABASE_URL"] = f"sqlite:///{work / database}"
-    os.environ["MEDIA_ROOT"] = str(work / "media")
-    os.environ["THROWBACK_DATA_DIR"] = str(work / "data")
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    if str(REPO) not in sys.path:
-        sys.path.insert(0, str(REPO))
-    import django
-    from django.core.management import call_command
-
-    django.setup()
-    call_command("migrate", verbosity=0)
-
-
 def setup_django_postgres(work: Path, *, database: str) -> None:
     """Django on a dedicated PostgreSQL benchmark database (created if missing), migrated.
 

@@ -10,6 +10,7 @@ import ipaddress
 import os
 import shutil
 import socket
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -80,6 +81,40 @@ def make_album_folder(root: Path, albums: dict[str, list[Path]]) -> Path:
         for file in files:
             shutil.copyfile(file, folder / file.name)
     return root
+
+
+def import_process_env(media_root: Path, *, database_url: str | None = None, **extra: str) -> dict[str, str]:
+    """The environment of a `manage.py import_albums` in its own process.
+
+    By default on this test's database (so from transactional tests only).
+    """
+    if database_url is None:
+        from django.db import connection
+
+        s = connection.settings_dict
+        database_url = f"postgres://{s['USER']}@{s['HOST']}:{s['PORT']}/{s['NAME']}"
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "throwback.settings",
+        "DATABASE_URL": database_url,
+        "MEDIA_ROOT": str(media_root),
+        "SECRET_KEY": "test",
+        **extra,
+    }
+
+
+def import_process_command(root: Path, workers: int = 1) -> list[str]:
+    """`manage.py import_albums` of a folder of albums, as an operator runs it."""
+    return [
+        sys.executable,
+        str(REPO / "manage.py"),
+        "import_albums",
+        "--folder",
+        str(root),
+        "--workers",
+        str(workers),
+        "--no-progress",
+    ]
 
 
 def use_website(settings, fake: FakeConcrexit) -> None:  # type: ignore[no-untyped-def]

@@ -26,11 +26,10 @@ from pathlib import Path
 import psycopg2
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import connection
 
 from faces.models import Album, FaceEncoding, Photo
 from members.services import reference_add
-from tests.conftest import REPO, make_album_folder
+from tests.conftest import REPO, import_process_command, import_process_env, make_album_folder
 from tests.factories import MemberFactory
 from tests.fake_concrexit import FakeConcrexit
 from tests.test_import_concrexit import tiny
@@ -43,39 +42,6 @@ PG_BIN = Path("/usr/lib/postgresql/15/bin")
 # Faces in the first 12 .jpg files of face_recognition_examples with the
 # default engine options (one clean import of them stores this many).
 EXPECTED_FACES = 13
-
-
-def import_command(root: Path, env: dict[str, str]) -> list[str]:
-    return [
-        sys.executable,
-        str(REPO / "manage.py"),
-        "import_albums",
-        "--folder",
-        str(root),
-        "--workers",
-        "1",
-        "--no-progress",
-    ]
-
-
-def subprocess_env(database_url: str, media_root: Path) -> dict[str, str]:
-    return {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "throwback.settings",
-        "DATABASE_URL": database_url,
-        "MEDIA_ROOT": str(media_root),
-        "SECRET_KEY": "test",
-        "LOG_LEVEL": "CRITICAL",
-    }
-
-
-def test_database_url() -> str:
-    """The pytest-django test database, for subprocesses (transactional tests only)."""
-    s = connection.settings_dict
-    return f"postgres://{s['USER']}@{s['HOST']}:{s['PORT']}/{s['NAME']}"
-
-
-test_database_url.__test__ = False  # type: ignore[attr-defined]
 
 
 def media_files(media_root: Path) -> dict[str, str]:
@@ -105,8 +71,8 @@ def test_twenty_kills_at_random_moments_each_resume_to_one_clean_import(
     )
     member = MemberFactory(username="barack")
     reference_add(member=member, data=(examples / "obama.jpg").read_bytes())
-    env = subprocess_env(test_database_url(), media_root)
-    command = import_command(root, env)
+    env = import_process_env(media_root, LOG_LEVEL="CRITICAL")
+    command = import_process_command(root)
 
     subprocess.run(command, env=env, check=True, capture_output=True)
     clean, clean_files = snapshot(), media_files(media_root)
@@ -224,14 +190,14 @@ def test_a_postgresql_restart_mid_import_fails_cleanly_and_the_next_run_complete
 ) -> None:
     database_url, pg_ctl = own_postgres
     media = tmp_path / "media"
-    env = subprocess_env(database_url, media)
+    env = import_process_env(media, database_url=database_url, LOG_LEVEL="CRITICAL")
     manage = [sys.executable, str(REPO / "manage.py")]
     subprocess.run([*manage, "migrate", "--noinput"], env=env, check=True, capture_output=True)
     names = sorted(p.name for p in examples.iterdir() if p.suffix == ".jpg")[:12]
     root = make_album_folder(tmp_path / "photos", {"A": [examples / n for n in names]})
 
     process = subprocess.Popen(
-        import_command(root, env), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        import_process_command(root), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     deadline = time.monotonic() + 300
     while _done(database_url) < 2 and process.poll() is None and time.monotonic() < deadline:
@@ -258,7 +224,7 @@ def test_a_postgresql_restart_mid_import_fails_cleanly_and_the_next_run_complete
     stopped_at = _done(database_url)
     assert stopped_at >= 2
 
-    again = subprocess.run(import_command(root, env), env=env, capture_output=True, text=True, check=True)
+    again = subprocess.run(import_process_command(root), env=env, capture_output=True, text=True, check=True)
 
     assert f"{len(names) - stopped_at} encoded, 0 failed" in again.stdout
     assert _done(database_url) == len(names)

@@ -8,20 +8,18 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 from django.core.files.storage import default_storage
 from django.core.management import CommandError, call_command
-from django.db import connection
 
 from faces.importer import run_import
 from faces.models import Album, FaceEncoding, Match, Photo
 from faces.sources.folder import FolderSource
 from members.services import reference_add
-from tests.conftest import REPO, make_album_folder
+from tests.conftest import import_process_command, import_process_env, make_album_folder
 from tests.factories import MemberFactory
 
 pytestmark = pytest.mark.django_db
@@ -175,24 +173,8 @@ def test_killed_import_resumes_to_the_same_database(tmp_path: Path, examples: Pa
         tmp_path / "photos",
         {"A": [examples / n for n in names[:12]], "B": [examples / n for n in names[12:]]},
     )
-    settings_dict = connection.settings_dict
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "throwback.settings",
-        "DATABASE_URL": f"postgres://{settings_dict['USER']}@{settings_dict['HOST']}:{settings_dict['PORT']}/{settings_dict['NAME']}",
-        "MEDIA_ROOT": str(media_root),
-        "SECRET_KEY": "test",
-    }
-    command = [
-        sys.executable,
-        str(REPO / "manage.py"),
-        "import_albums",
-        "--folder",
-        str(root),
-        "--workers",
-        "1",
-        "--no-progress",
-    ]
+    env = import_process_env(media_root)
+    command = import_process_command(root)
     member = MemberFactory(username="barack")
     reference_add(member=member, data=(examples / "obama.jpg").read_bytes())
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

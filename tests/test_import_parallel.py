@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import connection
 from django.utils import timezone
 
 from faces import services
@@ -23,7 +22,7 @@ from faces.importer import WORKER_DIED, run_import
 from faces.models import Album, FaceEncoding, Match, Photo
 from faces.sources.folder import FolderSource
 from members.services import reference_add
-from tests.conftest import REPO, make_album_folder
+from tests.conftest import import_process_command, import_process_env, make_album_folder
 from tests.crashing import POISON_NAME, encode_or_die_on_poison
 from tests.factories import MemberFactory
 
@@ -227,30 +226,6 @@ def _running(pid: int) -> bool:
 
 
 # --- separate import processes -------------------------------------------------------
-def _command_env(media_root: Path) -> dict[str, str]:
-    settings_dict = connection.settings_dict
-    return {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "throwback.settings",
-        "DATABASE_URL": f"postgres://{settings_dict['USER']}@{settings_dict['HOST']}:{settings_dict['PORT']}/{settings_dict['NAME']}",
-        "MEDIA_ROOT": str(media_root),
-        "SECRET_KEY": "test",
-    }
-
-
-def _command(root: Path, workers: int) -> list[str]:
-    return [
-        sys.executable,
-        str(REPO / "manage.py"),
-        "import_albums",
-        "--folder",
-        str(root),
-        "--workers",
-        str(workers),
-        "--no-progress",
-    ]
-
-
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_two_runs_at_once_encode_every_photo_once(lfw_root: Path, media_root: Path) -> None:
@@ -258,9 +233,10 @@ def test_two_runs_at_once_encode_every_photo_once(lfw_root: Path, media_root: Pa
     album = Album.objects.create(source="folder", source_id="LFW", title="LFW", location=str(lfw_root))
     for path in sorted((lfw_root / "LFW").iterdir()):
         _photo(album, f"LFW/{path.name}")
-    env = _command_env(media_root)
+    env = import_process_env(media_root)
     runs = [
-        subprocess.Popen(_command(lfw_root, 1), env=env, stdout=subprocess.PIPE, text=True) for _ in range(2)
+        subprocess.Popen(import_process_command(lfw_root, 1), env=env, stdout=subprocess.PIPE, text=True)
+        for _ in range(2)
     ]
     outputs = [run.communicate(timeout=600)[0] for run in runs]
 
@@ -275,8 +251,8 @@ def test_two_runs_at_once_encode_every_photo_once(lfw_root: Path, media_root: Pa
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_a_killed_parallel_import_leaves_no_worker_and_resumes(lfw_root: Path, media_root: Path) -> None:
-    env = _command_env(media_root)
-    process = subprocess.Popen(_command(lfw_root, 2), env=env, stdout=subprocess.DEVNULL)
+    env = import_process_env(media_root)
+    process = subprocess.Popen(import_process_command(lfw_root, 2), env=env, stdout=subprocess.DEVNULL)
     deadline = time.monotonic() + 300
     while Photo.objects.filter(status=Photo.Status.DONE).count() < 3 and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -293,7 +269,9 @@ def test_a_killed_parallel_import_leaves_no_worker_and_resumes(lfw_root: Path, m
         time.sleep(0.1)
     assert [pid for pid in workers if _running(pid)] == []
 
-    out = subprocess.run(_command(lfw_root, 2), env=env, check=True, stdout=subprocess.PIPE, text=True).stdout
+    out = subprocess.run(
+        import_process_command(lfw_root, 2), env=env, check=True, stdout=subprocess.PIPE, text=True
+    ).stdout
     assert "0 failed" in out
     assert Photo.objects.filter(status=Photo.Status.DONE).count() == 40
     assert not Photo.objects.exclude(claimed_by="").exists()

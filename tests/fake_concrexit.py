@@ -144,72 +144,31 @@ class _Fault:
     content_type: str
 
 
-class _Server(ThreadingHTTPServer):
+class LoopbackServer(ThreadingHTTPServer):
+    """An HTTP server on 127.0.0.1 (a free port) whose handler answers through `fake`."""
+
     daemon_threads = True  # a slow (delay_s) request must not block stop()
 
-    def __init__(self, fake: FakeConcrexit) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
+    def __init__(self, fake: Any, handler: type[BaseHTTPRequestHandler]) -> None:
+        super().__init__(("127.0.0.1", 0), handler)
         self.fake = fake
 
 
-class _Handler(BaseHTTPRequestHandler):
-    """Thin adapter: all behaviour lives in ``FakeConcrexit._respond``."""
+class ServedOnLoopback:
+    """A fake served by a LoopbackServer in a thread: start()/stop() or a context manager.
 
-    # HTTP/1.0 closes the connection after each response, so no pooled
-    # keep-alive connection can outlive stop() and keep getting answers.
-    protocol_version = "HTTP/1.0"
-    server: _Server
+    Subclasses name their request handler in `handler`.
+    """
 
-    def _dispatch(self) -> None:
-        status, content_type, body = self.server.fake._respond(
-            self.command, self.path, self.headers.get("Authorization")
-        )
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # client gave up (e.g. its timeout was shorter than delay_s)
-
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _dispatch
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass  # keep test output clean
-
-
-class FakeConcrexit:
-    """Fake concrexit photos API. Use as a context manager or call start()/stop()."""
-
-    page_size: int = 50
-
-    def __init__(self) -> None:
-        self.base_url: str = ""
-        self.token: str = secrets.token_urlsafe(24)
-        self.tokens: set[str] = {self.token}
-        self.url_max_age_s: float = 3 * 3600
-        self.clock_offset_s: float = 0.0
-        self.requests: list[tuple[str, str]] = []
-        self.down: bool = False
-        self.delay_s: float = 0.0
-        self._key = secrets.token_bytes(32)
-        self._lock = threading.RLock()
-        self._events: dict[int, tuple[str, dt.datetime]] = {}
-        self._albums: dict[str, _Album] = {}  # insertion order = list order
-        self._photos: dict[int, _Photo] = {}
-        self._next_pk = 1
-        self._faults: list[_Fault] = []
-        self._cache: dict[tuple[int, int, str], bytes] = {}
-        self._httpd: _Server | None = None
-        self._thread: threading.Thread | None = None
-
-    # -- lifecycle ---------------------------------------------------------
+    handler: type[BaseHTTPRequestHandler]
+    base_url: str = ""
+    _httpd: LoopbackServer | None = None
+    _thread: threading.Thread | None = None
 
     def start(self) -> Self:
         if self._httpd is not None:
             raise RuntimeError("already started")
-        self._httpd = _Server(self)
+        self._httpd = LoopbackServer(self, self.handler)
         self.base_url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
         self._thread = threading.Thread(
             target=self._httpd.serve_forever,
@@ -238,6 +197,57 @@ class FakeConcrexit:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """Thin adapter: all behaviour lives in ``FakeConcrexit._respond``."""
+
+    # HTTP/1.0 closes the connection after each response, so no pooled
+    # keep-alive connection can outlive stop() and keep getting answers.
+    protocol_version = "HTTP/1.0"
+    server: LoopbackServer
+
+    def _dispatch(self) -> None:
+        status, content_type, body = self.server.fake._respond(
+            self.command, self.path, self.headers.get("Authorization")
+        )
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # client gave up (e.g. its timeout was shorter than delay_s)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _dispatch
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # keep test output clean
+
+
+class FakeConcrexit(ServedOnLoopback):
+    """Fake concrexit photos API. Use as a context manager or call start()/stop()."""
+
+    handler = _Handler
+    page_size: int = 50
+
+    def __init__(self) -> None:
+        self.token: str = secrets.token_urlsafe(24)
+        self.tokens: set[str] = {self.token}
+        self.url_max_age_s: float = 3 * 3600
+        self.clock_offset_s: float = 0.0
+        self.requests: list[tuple[str, str]] = []
+        self.down: bool = False
+        self.delay_s: float = 0.0
+        self._key = secrets.token_bytes(32)
+        self._lock = threading.RLock()
+        self._events: dict[int, tuple[str, dt.datetime]] = {}
+        self._albums: dict[str, _Album] = {}  # insertion order = list order
+        self._photos: dict[int, _Photo] = {}
+        self._next_pk = 1
+        self._faults: list[_Fault] = []
+        self._cache: dict[tuple[int, int, str], bytes] = {}
 
     # -- data --------------------------------------------------------------
 

@@ -37,15 +37,14 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
-from typing import Any, Self
+from http.server import BaseHTTPRequestHandler
+from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.fake_concrexit import FakeConcrexit, _Album, _json
+from tests.fake_concrexit import FakeConcrexit, LoopbackServer, ServedOnLoopback, _Album, _json
 
 _Response = tuple[int, dict[str, str], bytes]  # status, headers, body
 
@@ -88,17 +87,9 @@ class _State:
     grants: list[_Grant] = field(default_factory=list)
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, fake: FakeOIDC) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.fake = fake
-
-
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.0"
-    server: _Server
+    server: LoopbackServer
 
     def _dispatch(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
@@ -133,11 +124,12 @@ def s256(verifier: str) -> str:
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
-class FakeOIDC:
+class FakeOIDC(ServedOnLoopback):
     """The provider. Use as a context manager or call start()/stop()."""
 
+    handler = _Handler
+
     def __init__(self, resource: MemberAwareConcrexit | None = None) -> None:
-        self.base_url = ""
         self.resource = resource
         self.clients: dict[str, FakeClient] = {}
         self.user: str = "1"  # the member logged in at the website
@@ -153,36 +145,6 @@ class FakeOIDC:
         self._state = _State()
         self._grant_types: list[str] = []
         self._lock = threading.RLock()
-        self._httpd: _Server | None = None
-        self._thread: threading.Thread | None = None
-
-    # -- lifecycle ---------------------------------------------------------
-
-    def start(self) -> Self:
-        self._httpd = _Server(self)
-        self.base_url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._httpd is None:
-            return
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._httpd = self._thread = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     # -- set-up and inspection ----------------------------------------------
 

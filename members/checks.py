@@ -8,6 +8,16 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.checks import Error, register
 
+# Scopes logging in with Thalia needs: (scope, why, check id).
+REQUIRED_SCOPES = (
+    ("openid", "Logging in needs an ID token: e.g. 'openid photos:read'.", "members.E002"),
+    (
+        "photos:read",
+        "Throwback asks the site with the member's token which albums they may see.",
+        "members.E003",
+    ),
+)
+
 
 @register()
 def check_thalia_login(app_configs: Any = None, **kwargs: Any) -> list[Error]:
@@ -21,20 +31,11 @@ def check_thalia_login(app_configs: Any = None, **kwargs: Any) -> list[Error]:
                 id="members.E001",
             )
         )
-    if settings.THALIA_OIDC_CLIENT_ID and "openid" not in settings.THALIA_OIDC_SCOPES.split():
-        problems.append(
-            Error(
-                f"THALIA_OIDC_SCOPES {settings.THALIA_OIDC_SCOPES!r} lacks `openid`",
-                hint="Logging in needs an ID token: e.g. 'openid photos:read'.",
-                id="members.E002",
-            )
-        )
-    if settings.THALIA_OIDC_CLIENT_ID and "photos:read" not in settings.THALIA_OIDC_SCOPES.split():
-        problems.append(
-            Error(
-                f"THALIA_OIDC_SCOPES {settings.THALIA_OIDC_SCOPES!r} lacks `photos:read`",
-                hint="Throwback asks the site with the member's token which albums they may see.",
-                id="members.E003",
-            )
-        )
+    if settings.THALIA_OIDC_CLIENT_ID:
+        scopes = settings.THALIA_OIDC_SCOPES.split()
+        problems += [
+            Error(f"THALIA_OIDC_SCOPES {settings.THALIA_OIDC_SCOPES!r} lacks `{scope}`", hint=hint, id=code)
+            for scope, hint, code in REQUIRED_SCOPES
+            if scope not in scopes
+        ]
     return problems

@@ -17,7 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from faces.models import Album, Photo, PhotoQuerySet
-from faces.services import photo_urls_refresh
+from faces.services import photo_urls_refresh, url_is_fresh
 
 if TYPE_CHECKING:
     from members.models import Member
@@ -176,50 +176,20 @@ def with_display_urls(photos: Sequence[P]) -> list[tuple[P, str | None]]:
     expire soon; an already expired URL is never handed out (None instead).
     Folder photos go through the view that checks the member's match.
     """
+    photo_urls_refresh(photos, for_page=True)
     now = timezone.now()
-    margin = settings.THALIA_URL_REFRESH_MARGIN_SECONDS
-    stale = [
-        photo
-        for photo in photos
-        if photo.album.source == Album.Source.CONCREXIT
-        and not _url_fresh(photo.remote_urls, photo.urls_fetched_at, now, margin)
-    ]
-    if stale:
-        _refresh(stale)
     file_url = url_builder("faces:photo_file")
     variant = settings.THALIA_DISPLAY_VARIANT
     result: list[tuple[P, str | None]] = []
     for photo in photos:
         if photo.album.source == Album.Source.FOLDER:
             url: str | None = file_url(photo.pk)
-        elif _url_fresh(photo.remote_urls, photo.urls_fetched_at, now, 0):
+        elif url_is_fresh(photo, now=now, margin_s=0):
             url = photo.remote_urls.get(variant) or photo.remote_urls.get("full")
         else:
             url = None
         result.append((photo, url))
     return result
-
-
-def _url_fresh(
-    remote_urls: dict[str, str], fetched_at: dt.datetime | None, now: dt.datetime, margin_s: int
-) -> bool:
-    """services.url_is_fresh for a Photo or a PhotoRow."""
-    if not remote_urls or fetched_at is None:
-        return False
-    return fetched_at + dt.timedelta(seconds=settings.THALIA_URL_TTL_SECONDS - margin_s) > now
-
-
-def _refresh(stale: Sequence[Photo | PhotoRow]) -> None:
-    """services.photo_urls_refresh (which works on Photo instances), copied back onto rows."""
-    photos: list[Photo] = [photo for photo in stale if isinstance(photo, Photo)]
-    rows = {photo.pk: photo for photo in stale if isinstance(photo, PhotoRow)}
-    if rows:
-        photos.extend(Photo.objects.select_related("album").filter(pk__in=rows))
-    photo_urls_refresh(photos, for_page=True)
-    for photo in photos:
-        if photo.pk in rows:
-            rows[photo.pk].remote_urls = photo.remote_urls
-            rows[photo.pk].urls_fetched_at = photo.urls_fetched_at
 
 
 def member_years(member: Member) -> list[tuple[int, int]]:

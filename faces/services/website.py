@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Protocol
 
 from django.conf import settings
 from django.core.cache import cache
@@ -31,7 +31,32 @@ logger = logging.getLogger(__name__)
 
 
 # --- signed URL cache ---------------------------------------------------------
-def url_is_fresh(photo: Photo, *, now: dt.datetime, margin_s: int) -> bool:
+class AlbumLike(Protocol):
+    """What the URL cache reads of an album: an Album or a selectors.AlbumRow."""
+
+    @property
+    def pk(self) -> int: ...
+    @property
+    def source(self) -> str: ...
+    @property
+    def source_id(self) -> str: ...
+    @property
+    def title(self) -> str: ...
+
+
+class PhotoLike(Protocol):
+    """What the URL cache reads and updates of a photo: a Photo or a selectors.PhotoRow."""
+
+    remote_urls: dict[str, str]
+    urls_fetched_at: dt.datetime | None
+
+    @property
+    def pk(self) -> int: ...
+    @property
+    def album(self) -> AlbumLike: ...
+
+
+def url_is_fresh(photo: PhotoLike, *, now: dt.datetime, margin_s: int) -> bool:
     """Whether the cached signed URLs stay valid for at least margin_s more."""
     if not photo.remote_urls or photo.urls_fetched_at is None:
         return False
@@ -76,7 +101,7 @@ REFRESH_FAILURE_MEMORY_S = 60
 
 
 def photo_urls_refresh(
-    photos: list[Photo], *, for_page: bool = False, source: ConcrexitSource | None = None
+    photos: Sequence[PhotoLike], *, for_page: bool = False, source: ConcrexitSource | None = None
 ) -> None:
     """Re-fetch signed URLs for website photos about to expire.
 
@@ -89,7 +114,7 @@ def photo_urls_refresh(
     now = timezone.now()
     margin = settings.THALIA_URL_REFRESH_MARGIN_SECONDS
     stale_albums = {
-        photo.album_id: photo.album
+        photo.album.pk: photo.album
         for photo in photos
         if photo.album.source == Album.Source.CONCREXIT and not url_is_fresh(photo, now=now, margin_s=margin)
     }
@@ -116,7 +141,7 @@ def photo_urls_refresh(
         fresh = {p.source_id: p for p in listing.photos}
         fetched = timezone.now()
         updated = []
-        for photo in album.photos.only("id", "source_id", "origin"):
+        for photo in Photo.objects.filter(album_id=album.pk).only("id", "source_id", "origin"):
             item = fresh.get(photo.source_id)
             if item is None or item.origin != photo.origin:
                 continue  # gone or replaced: the next import deals with it

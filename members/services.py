@@ -154,10 +154,8 @@ def reference_add(*, member: Member, data: bytes) -> ReferenceFace:
         # have run while this selfie was being analysed. It takes the match
         # lock too, so it either committed before this point or waits for
         # this upload and then deletes its reference.
-        consent = (
-            Member.objects.select_for_update().filter(pk=member.pk).values_list("consent_given_at").first()
-        )
-        if consent is None or consent[0] is None:
+        locked = Member.objects.select_for_update().only("consent_given_at").filter(pk=member.pk).first()
+        if locked is None or not locked.has_consented:
             raise ConsentWithdrawn()
         if member.references.count() >= settings.THROWBACK_MAX_REFERENCES:
             raise ReferenceLimitReached()

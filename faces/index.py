@@ -85,13 +85,13 @@ def face_index_build(
 ) -> IndexBuild:
     """Train centroids on the stored faces and assign every face to its nearest one.
 
-    `clusters` defaults to √(number of faces). The faces are read and the
+    `clusters` defaults to 2·√(number of faces) (`default_clusters`). The faces are read and the
     centroids trained without locks; replacing the old centroids and writing
     every face's cluster then happens in one transaction holding the match
     lock, so imports and selfie uploads wait for that part only. Faces stored
     during the training are assigned in the same transaction. Deterministic
     for a given seed and set of faces; safe to re-run. With `cluster_table`
-    the face table is then rewritten in cluster order (`cluster_table()`).
+    the face table is then rewritten in cluster order (`table_cluster()`).
     """
     started = time.monotonic()
     ids, vectors = read_encodings(using=using)

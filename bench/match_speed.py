@@ -501,7 +501,11 @@ def measure_references(
         photos.append(list(range(start + 1, start + NEW_PHOTO_FACES + 1)))
     if FaceEncoding.objects.filter(pk__in=photos[-1]).count() != NEW_PHOTO_FACES:
         raise SystemExit("the smallest size must hold the new photos' faces")
-    sql_ms, hits = median_ms(lambda ids: matching.references_near_faces(ids, threshold=threshold), photos)
+    # The importer hands over the encodings it has just stored (data holds the stored values).
+    sql_ms, hits = median_ms(
+        lambda ids: matching.references_near_faces([(i, data[i - 1]) for i in ids], threshold=threshold),
+        photos,
+    )
 
     def numpy_refs(ids: list[int]) -> list[tuple[int, int]]:
         faces = data[np.array(ids) - 1]

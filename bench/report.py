@@ -470,7 +470,7 @@ index is plain tables and the same generated distance SQL (all of it in `faces/m
   faces and about 96 % at 100,000 (`bench/index_sim.py`), so it is the exact scan again. Ordering the probed
   clusters by that bound instead of by centroid distance found the same share of matches.
 - A new photo's faces against the references (`matching.references_near_faces`, every import): the batch's
-  encodings are read and bound as parameters, one scan of the references per face (UNION ALL) with the same WHERE
+  encodings, which the importer has just stored, are bound as parameters, one scan of the references per face (UNION ALL) with the same WHERE
   as a selfie. The earlier column-to-column join cast the face's 128 columns twice for every pair and cost about
   1.5× as much per pair; the arithmetic (real column minus double value) and so every distance are the same.
 

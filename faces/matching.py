@@ -41,16 +41,8 @@ def squared_distance_sql(left: Sequence[str], right: Sequence[str]) -> str:
     return " + ".join(f"({a} - {b}) * ({a} - {b})" for a, b in zip(left, right, strict=True))
 
 
-def columns(alias: str, *, double: bool = False) -> list[str]:
-    """The 128 encoding columns of a table alias, quoted.
-
-    With double=True each is cast to double precision: on PostgreSQL,
-    arithmetic on two `real` columns stays in single precision and raises
-    "value out of range: underflow" when a product of tiny differences rounds
-    to zero, so one side of a column-to-column distance is widened.
-    """
-    if double:
-        return [f'CAST({alias}."{column}" AS DOUBLE PRECISION)' for column in ENCODING_FIELDS]
+def columns(alias: str) -> list[str]:
+    """The 128 encoding columns of a table alias, quoted."""
     return [f'{alias}."{column}"' for column in ENCODING_FIELDS]
 
 
@@ -180,25 +172,22 @@ def clusters_assign(face_ids: Sequence[int], *, using: str = "default") -> None:
 REFERENCE_BATCH = 16
 
 
-def references_near_faces(face_ids: Sequence[int], *, threshold: float, using: str = "default") -> list[Hit]:
+def references_near_faces(
+    faces: Sequence[tuple[int, Sequence[float] | np.ndarray]], *, threshold: float, using: str = "default"
+) -> list[Hit]:
     """Every (face, reference) pair within threshold, for a batch of new faces.
 
-    The batch's encodings are read first and bound as parameters: each face is
-    then one scan of the references with the same WHERE as `faces_near` (column
-    minus value), joined by UNION ALL. A column-to-column join instead casts the
-    face's columns for every pair and cost about 1.5× as much per pair
-    (docs/performance.md); the arithmetic, and so every distance, is the same.
+    `faces` are (face id, encoding) pairs of stored faces: the caller has just
+    stored them, so their encodings are bound as parameters, not read back.
+    Each face is one scan of the references with the same WHERE as
+    `faces_near` (column minus value), joined by UNION ALL. A column-to-column
+    join instead casts the face's columns for every pair and cost about 1.5× as
+    much per pair (docs/performance.md); the arithmetic, and so every distance,
+    is the same.
     """
-    if not face_ids:
+    if not faces:
         return []
-    from faces.models import FaceEncoding
-
-    rows = list(
-        FaceEncoding.objects.using(using)
-        .filter(pk__in=list(face_ids))
-        .order_by("id")
-        .values_list("id", *ENCODING_FIELDS)
-    )
+    rows = sorted(faces, key=lambda face: face[0])
     distance = squared_distance_sql(columns("r"), PLACEHOLDERS)
     one_face = (
         f"SELECT %s AS face, r.id AS reference, r.member_id AS member, {distance} AS d "  # noqa: S608
@@ -208,7 +197,7 @@ def references_near_faces(face_ids: Sequence[int], *, threshold: float, using: s
     for start in range(0, len(rows), REFERENCE_BATCH):
         chunk = rows[start : start + REFERENCE_BATCH]
         params: list[float | int] = []
-        for face_id, *encoding in chunk:
+        for face_id, encoding in chunk:
             values = vector_params(encoding)
             params += [face_id, *values, *values, threshold * threshold]
         sql = " UNION ALL ".join([one_face] * len(chunk)) + " ORDER BY face, reference"

@@ -8,6 +8,7 @@ from django.db import connections
 
 from faces import matching
 from faces.fields import ENCODING_SIZE
+from faces.models import FaceEncoding
 from members.models import ReferenceFace
 from tests.factories import AlbumFactory, MemberFactory, PhotoFactory, face_with
 
@@ -92,7 +93,8 @@ def test_both_directions_find_the_same_pairs(using: str) -> None:
     face_ids = stored_faces(using, face_vectors)
     references = [reference_for(using, p, f"person{i}") for i, p in enumerate(people)]
 
-    batch = matching.references_near_faces(face_ids, threshold=0.49, using=using)
+    stored = [(pk, FaceEncoding.objects.using(using).get(pk=pk).encoding) for pk in face_ids]
+    batch = matching.references_near_faces(stored, threshold=0.49, using=using)
     per_reference = {
         (face_id, reference.pk)
         for reference in references

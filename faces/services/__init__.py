@@ -36,7 +36,6 @@ from faces.services.photos import (
     album_sync,
     engine_options,
     photo_content_type,
-    photo_fail,
     photo_store,
     photos_reencode,
 )
@@ -70,7 +69,6 @@ __all__ = [
     "photo_claim",
     "photo_content_type",
     "photo_dismiss",
-    "photo_fail",
     "photo_store",
     "photo_urls_refresh",
     "photos_claim",

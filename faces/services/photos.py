@@ -2,7 +2,7 @@
 
 The import's sync (`album_sync`), the one-photo store (`photo_store`) and
 the face insert and match it shares with the batched store in `claims`,
-marking a photo failed or pending again (`photo_fail`, `photos_reencode`),
+marking photos pending again (`photos_reencode`),
 the engine options imports and selfies use, and the photo files in media
 storage (stored under their content hash, deleted with their last photo).
 """
@@ -164,7 +164,7 @@ def _faces_insert_and_match(
     FaceEncoding.objects.bulk_create(faces, batch_size=500)
     index.faces_assign([face.pk for face in faces])
     hits = matching.references_near_faces(
-        [face.pk for face in faces], threshold=settings.THROWBACK_MATCH_THRESHOLD
+        [(face.pk, face.encoding) for face in faces], threshold=settings.THROWBACK_MATCH_THRESHOLD
     )
     Match.objects.bulk_create(
         (
@@ -179,11 +179,6 @@ def _faces_insert_and_match(
         batch_size=1000,
     )
     return faces, hits
-
-
-def photo_fail(*, photo_id: int, error: str) -> None:
-    """Record why a photo could not be encoded; it is retried on the next import."""
-    Photo.objects.filter(pk=photo_id).update(status=Photo.Status.FAILED, error=error[:2000])
 
 
 def _store_file(path: str, sha256: str) -> str:

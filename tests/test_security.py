@@ -22,13 +22,13 @@ import pytest
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.test import Client
-from django.urls import URLPattern, URLResolver, get_resolver
 from PIL import Image
 
 from faces.models import Dismissal, FaceEncoding, Match, Photo
 from members.models import Member, ReferenceFace
 from tests.conftest import REPO
 from tests.factories import AlbumFactory, MemberFactory, PhotoFactory, face_with
+from tests.routes import routes
 
 pytestmark = pytest.mark.django_db
 
@@ -191,25 +191,12 @@ def send(client: Client, method: str, path: str, data: dict[str, str] | None = N
     return client.generic(method, path, **extra)
 
 
-def _patterns(resolver: URLResolver, prefix: str = "") -> list[str]:
-    routes = []
-    for entry in resolver.url_patterns:
-        route = prefix + str(entry.pattern)
-        if isinstance(entry, URLResolver):
-            if entry.app_name == "admin":
-                continue  # test_non_staff_members_cannot_use_the_admin
-            routes.extend(_patterns(entry, route))
-        elif isinstance(entry, URLPattern):
-            routes.append(route)
-    return routes
-
-
 def _as_route(path: str) -> str:
     for name, converter in [
         ("{reference}", "<int:reference_id>"),
         ("{photo}", "<int:photo_id>"),
         ("{album}", "<int:album_id>"),
-        ("{year}", "<int:year>"),
+        ("{year}", "<year:year>"),
     ]:
         path = path.replace(name, converter)
     return path.lstrip("/")
@@ -218,7 +205,7 @@ def _as_route(path: str) -> str:
 def test_every_route_is_probed() -> None:
     """A new page or endpoint must be added to ANONYMOUS_PROBES (one line)."""
     probed = {_as_route(path) for _, path, _ in ANONYMOUS_PROBES}
-    assert sorted(set(_patterns(get_resolver())) - probed) == []
+    assert sorted(set(routes()) - probed) == []
 
 
 @pytest.mark.parametrize(("method", "path", "refusal"), ANONYMOUS_PROBES)

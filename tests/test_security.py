@@ -480,6 +480,54 @@ def test_check_deploy_fails_without_production_settings(tmp_path: Path) -> None:
         assert code in result.stderr
 
 
+MANIFEST_STORAGE = "whitenoise.storage.CompressedManifestStaticFilesStorage"  # production's default
+
+
+def manage(env: dict[str, str], *arguments: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(REPO / "manage.py"), *arguments],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_check_deploy_fails_when_collectstatic_was_forgotten(tmp_path: Path) -> None:
+    """Without the manifest every page answers 500, so `check --deploy` must fail, not pass."""
+    env = _production_env(
+        tmp_path, STATICFILES_STORAGE=MANIFEST_STORAGE, STATIC_ROOT=str(tmp_path / "static")
+    )
+    result = manage(env, "check", "--deploy")
+    assert result.returncode == 1
+    assert (
+        f"?: (throwback.E001) The static files manifest {tmp_path}/static/staticfiles.json is missing: "
+        "every page would answer 500\n\tHINT: Run `python manage.py collectstatic --noinput`"
+    ) in result.stderr
+
+
+def test_check_deploy_passes_after_collectstatic_and_names_files_the_manifest_lacks(tmp_path: Path) -> None:
+    env = _production_env(
+        tmp_path, STATICFILES_STORAGE=MANIFEST_STORAGE, STATIC_ROOT=str(tmp_path / "static")
+    )
+    assert manage(env, "collectstatic", "--noinput", "--verbosity", "0").returncode == 0
+    result = manage(env, "check", "--deploy", "--fail-level", "WARNING")
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert "System check identified no issues (1 silenced)." in result.stdout
+    # A manifest from an older release (a file added since) breaks the pages that use the file.
+    manifest_path = tmp_path / "static" / "staticfiles.json"
+    manifest = json.loads(manifest_path.read_text())
+    del manifest["paths"]["js/lightbox.js"]
+    manifest_path.write_text(json.dumps(manifest))
+    stale = manage(env, "check", "--deploy")
+    assert stale.returncode == 1
+    assert (
+        "?: (throwback.E002) The static files manifest lacks 1 static files (js/lightbox.js): "
+        "pages that use them would answer 500"
+    ) in stale.stderr
+
+
 PROBE_SCRIPT = """
 import json, django
 django.setup()

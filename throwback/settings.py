@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "members",
     "faces",
+    "throwback",  # the project's own system checks (throwback/checks.py)
 ]
 
 MIDDLEWARE = [

@@ -448,6 +448,7 @@ def _production_env(tmp_path: Path, **extra: str) -> dict[str, str]:
         "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
         # No collectstatic here: plain static storage instead of the manifest.
         "STATICFILES_STORAGE": "django.contrib.staticfiles.storage.StaticFilesStorage",
+        "THROWBACK_TRUSTED_PROXIES": "1",  # the nginx of docs/deployment.md
         **extra,
     }
 
@@ -478,6 +479,19 @@ def test_check_deploy_fails_without_production_settings(tmp_path: Path) -> None:
     assert result.returncode == 1
     for code in ("security.W004", "security.W008", "security.W012", "security.W016"):
         assert code in result.stderr
+
+
+def test_check_deploy_warns_when_no_proxy_is_trusted_in_production(tmp_path: Path) -> None:
+    env = {
+        key: value for key, value in _production_env(tmp_path).items() if key != "THROWBACK_TRUSTED_PROXIES"
+    }
+    result = manage(env, "check", "--deploy", "--fail-level", "WARNING")
+    assert result.returncode == 1
+    assert (
+        "?: (throwback.W001) THROWBACK_TRUSTED_PROXIES is 0 behind the reverse proxy: every login seems to "
+        "come from the proxy's address, so failed logins from anyone lock a username for everyone, and 20 "
+        "failures lock every login"
+    ) in result.stderr
 
 
 MANIFEST_STORAGE = "whitenoise.storage.CompressedManifestStaticFilesStorage"  # production's default

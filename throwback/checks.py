@@ -1,4 +1,4 @@
-"""System checks for the project as a whole (what no single app owns)."""
+"""System checks for the project as a whole (what no single app owns): static files, the proxy."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 from django.conf import STATICFILES_STORAGE_ALIAS, settings
 from django.contrib.staticfiles import finders
 from django.contrib.staticfiles.storage import ManifestFilesMixin
-from django.core.checks import Error, Tags, register
+from django.core.checks import Error, Tags, Warning, register
 from django.core.files.storage import storages
 
 COLLECTSTATIC_HINT = (
@@ -61,6 +61,23 @@ def check_static_manifest(app_configs: Any = None, **kwargs: Any) -> list[Error]
                 "pages that use them would answer 500",
                 hint=COLLECTSTATIC_HINT,
                 id="throwback.E002",
+            )
+        ]
+    return []
+
+
+@register(Tags.security, deploy=True)
+def check_trusted_proxies(app_configs: Any = None, **kwargs: Any) -> list[Warning]:
+    """In production (behind the TLS proxy) the login limits need the client's address, not the proxy's."""
+    if settings.THROWBACK_PRODUCTION and settings.THROWBACK_TRUSTED_PROXIES == 0:
+        return [
+            Warning(
+                "THROWBACK_TRUSTED_PROXIES is 0 behind the reverse proxy: every login seems to come from "
+                "the proxy's address, so failed logins from anyone lock a username for everyone, and "
+                f"{settings.THROWBACK_LOGIN_ADDRESS_FAILURE_LIMIT} failures lock every login",
+                hint="Set it to the number of proxies that append to X-Forwarded-For (1 behind the nginx "
+                "of docs/deployment.md).",
+                id="throwback.W001",
             )
         ]
     return []

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from faces.models import Album, Photo, PhotoQuerySet
 from faces.services import photo_urls_refresh, url_is_fresh
+from throwback.pagination import page_number
 
 if TYPE_CHECKING:
     from members.models import Member
@@ -106,13 +107,15 @@ def member_photos(member: Member) -> PhotoQuerySet:
 def photo_page(member: Member, number: object, *, year: int | None = None) -> Page[PhotoRow]:
     """One page of the member's photos (of one year) as PhotoRows, counted by the same query.
 
-    A window COUNT(*) OVER () comes with the page's rows, so a separate COUNT
-    is only run when the requested page is empty (past the end, or a page
-    number below 1), where Paginator.get_page decides which page to show.
+    number is the raw `?page=` value, read by throwback.pagination.page_number:
+    one that is not a number gives the first page, one past the end (or below 1,
+    or too large for any page) the last. A window COUNT(*) OVER () comes with the
+    page's rows, so a separate COUNT is only run when the requested page is empty.
     """
     per_page = settings.THROWBACK_PHOTOS_PER_PAGE
+    wanted = page_number(number)
     if connection.vendor != "postgresql":
-        return _photo_page_orm(member, number, year=year, per_page=per_page)
+        return _photo_page_orm(member, wanted, year=year, per_page=per_page)
     matched, params = _matched(member, year)
 
     def rows(number: int) -> list[tuple[Any, ...]]:
@@ -122,11 +125,7 @@ def photo_page(member: Member, number: object, *, year: int | None = None) -> Pa
             found: list[tuple[Any, ...]] = cursor.fetchall()
             return found
 
-    try:
-        wanted = int(str(number)) if number is not None else 1
-    except ValueError:
-        wanted = 1
-    if wanted >= 1:
+    if wanted is not None:
         found = rows(wanted)
         if found or wanted == 1:
             total = found[0][-1] if found else 0
@@ -135,12 +134,12 @@ def photo_page(member: Member, number: object, *, year: int | None = None) -> Pa
         cursor.execute(f"SELECT COUNT(*) {matched}", params)  # noqa: S608 - our own SQL, values as parameters
         (total,) = cursor.fetchone()
     paginator: Paginator[Any] = Paginator(range(total), per_page)
-    shown = paginator.get_page(number if isinstance(number, str | int) else None).number
+    shown = paginator.num_pages
     return Page(_photo_rows(rows(shown)), shown, paginator)
 
 
-def _photo_page_orm(member: Member, number: object, *, year: int | None, per_page: int) -> Page[PhotoRow]:
-    """photo_page through matched_to, for the embedded SQLite demo.
+def _photo_page_orm(member: Member, wanted: int | None, *, year: int | None, per_page: int) -> Page[PhotoRow]:
+    """photo_page through matched_to, for the embedded SQLite demo (wanted: page_number's answer).
 
     The hand-written SQL is PostgreSQL's (and a raw cursor on SQLite returns
     dates as text); the demo does not need its speed.
@@ -159,7 +158,8 @@ def _photo_page_orm(member: Member, number: object, *, year: int | None, per_pag
         "album__title",
         "album__date",
     )
-    page = Paginator[Any](values, per_page).get_page(number if isinstance(number, str | int) else None)
+    paginator = Paginator[Any](values, per_page)
+    page = paginator.get_page(paginator.num_pages if wanted is None else wanted)  # past the end: the last
     return Page(_photo_rows(page.object_list), page.number, page.paginator)
 
 

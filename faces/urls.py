@@ -1,6 +1,9 @@
-from django.urls import path
+from django.urls import path, register_converter
 
 from faces import views
+from faces.converters import YearConverter
+
+register_converter(YearConverter, "year")
 
 app_name = "faces"
 
@@ -14,5 +17,5 @@ urlpatterns = [
     path("photos/<int:photo_id>/not-me/", views.photo_not_me, name="photo_not_me"),
     path("albums/<int:album_id>/download/", views.album_download, name="album_download"),
     path("years/", views.years, name="years"),
-    path("years/<int:year>/", views.year, name="year"),
+    path("years/<year:year>/", views.year, name="year"),
 ]

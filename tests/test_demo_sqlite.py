@@ -55,8 +55,12 @@ photo(gala, "g2.jpg", [(bob, bob_ref)])
 client = Client(HTTP_HOST="127.0.0.1")
 client.force_login(ada)
 pages = {path: client.get(path) for path in ("/", "/years/", "/years/2024/", "/api/photos/")}
+huge = "?page=99999999999999999999999"
+hostile = {path: client.get(path) for path in ("/" + huge, "/api/photos/" + huge, "/years/0/")}
 print(json.dumps({
     "status": {path: response.status_code for path, response in pages.items()},
+    "hostile": {path: response.status_code for path, response in hostile.items()},
+    "last_page": hostile["/api/photos/" + huge].json()["count"],
     "home": pages["/"].content.decode(),
     "years": pages["/years/"].content.decode(),
     "year": pages["/years/2024/"].content.decode(),
@@ -90,6 +94,10 @@ def test_member_pages_work_on_the_demo_sqlite_database(tmp_path: Path) -> None:
     answer = json.loads(result.stdout.strip().splitlines()[-1])
 
     assert answer["status"] == {"/": 200, "/years/": 200, "/years/2024/": 200, "/api/photos/": 200}
+    # A page number beyond any page gives the last page, an impossible year 404, on SQLite too.
+    huge = "?page=99999999999999999999999"
+    assert answer["hostile"] == {f"/{huge}": 200, f"/api/photos/{huge}": 200, "/years/0/": 404}
+    assert answer["last_page"] == 3
     api = answer["api"]
     assert api["count"] == 3
     # Newest album first, undated last; dates come back as dates, not text.

@@ -22,13 +22,13 @@ import pytest
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.test import Client
-from django.urls import URLPattern, URLResolver, get_resolver
 from PIL import Image
 
 from faces.models import Dismissal, FaceEncoding, Match, Photo
 from members.models import Member, ReferenceFace
 from tests.conftest import REPO
 from tests.factories import AlbumFactory, MemberFactory, PhotoFactory, face_with
+from tests.routes import routes
 
 pytestmark = pytest.mark.django_db
 
@@ -191,25 +191,12 @@ def send(client: Client, method: str, path: str, data: dict[str, str] | None = N
     return client.generic(method, path, **extra)
 
 
-def _patterns(resolver: URLResolver, prefix: str = "") -> list[str]:
-    routes = []
-    for entry in resolver.url_patterns:
-        route = prefix + str(entry.pattern)
-        if isinstance(entry, URLResolver):
-            if entry.app_name == "admin":
-                continue  # test_non_staff_members_cannot_use_the_admin
-            routes.extend(_patterns(entry, route))
-        elif isinstance(entry, URLPattern):
-            routes.append(route)
-    return routes
-
-
 def _as_route(path: str) -> str:
     for name, converter in [
         ("{reference}", "<int:reference_id>"),
         ("{photo}", "<int:photo_id>"),
         ("{album}", "<int:album_id>"),
-        ("{year}", "<int:year>"),
+        ("{year}", "<year:year>"),
     ]:
         path = path.replace(name, converter)
     return path.lstrip("/")
@@ -218,7 +205,7 @@ def _as_route(path: str) -> str:
 def test_every_route_is_probed() -> None:
     """A new page or endpoint must be added to ANONYMOUS_PROBES (one line)."""
     probed = {_as_route(path) for _, path, _ in ANONYMOUS_PROBES}
-    assert sorted(set(_patterns(get_resolver())) - probed) == []
+    assert sorted(set(routes()) - probed) == []
 
 
 @pytest.mark.parametrize(("method", "path", "refusal"), ANONYMOUS_PROBES)
@@ -461,6 +448,7 @@ def _production_env(tmp_path: Path, **extra: str) -> dict[str, str]:
         "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
         # No collectstatic here: plain static storage instead of the manifest.
         "STATICFILES_STORAGE": "django.contrib.staticfiles.storage.StaticFilesStorage",
+        "THROWBACK_TRUSTED_PROXIES": "1",  # the nginx of docs/deployment.md
         **extra,
     }
 
@@ -491,6 +479,67 @@ def test_check_deploy_fails_without_production_settings(tmp_path: Path) -> None:
     assert result.returncode == 1
     for code in ("security.W004", "security.W008", "security.W012", "security.W016"):
         assert code in result.stderr
+
+
+def test_check_deploy_warns_when_no_proxy_is_trusted_in_production(tmp_path: Path) -> None:
+    env = {
+        key: value for key, value in _production_env(tmp_path).items() if key != "THROWBACK_TRUSTED_PROXIES"
+    }
+    result = manage(env, "check", "--deploy", "--fail-level", "WARNING")
+    assert result.returncode == 1
+    assert (
+        "?: (throwback.W001) THROWBACK_TRUSTED_PROXIES is 0 behind the reverse proxy: every login seems to "
+        "come from the proxy's address, so failed logins from anyone lock a username for everyone, and 20 "
+        "failures lock every login"
+    ) in result.stderr
+
+
+MANIFEST_STORAGE = "whitenoise.storage.CompressedManifestStaticFilesStorage"  # production's default
+
+
+def manage(env: dict[str, str], *arguments: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(REPO / "manage.py"), *arguments],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_check_deploy_fails_when_collectstatic_was_forgotten(tmp_path: Path) -> None:
+    """Without the manifest every page answers 500, so `check --deploy` must fail, not pass."""
+    env = _production_env(
+        tmp_path, STATICFILES_STORAGE=MANIFEST_STORAGE, STATIC_ROOT=str(tmp_path / "static")
+    )
+    result = manage(env, "check", "--deploy")
+    assert result.returncode == 1
+    assert (
+        f"?: (throwback.E001) The static files manifest {tmp_path}/static/staticfiles.json is missing: "
+        "every page would answer 500\n\tHINT: Run `python manage.py collectstatic --noinput`"
+    ) in result.stderr
+
+
+def test_check_deploy_passes_after_collectstatic_and_names_files_the_manifest_lacks(tmp_path: Path) -> None:
+    env = _production_env(
+        tmp_path, STATICFILES_STORAGE=MANIFEST_STORAGE, STATIC_ROOT=str(tmp_path / "static")
+    )
+    assert manage(env, "collectstatic", "--noinput", "--verbosity", "0").returncode == 0
+    result = manage(env, "check", "--deploy", "--fail-level", "WARNING")
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert "System check identified no issues (1 silenced)." in result.stdout
+    # A manifest from an older release (a file added since) breaks the pages that use the file.
+    manifest_path = tmp_path / "static" / "staticfiles.json"
+    manifest = json.loads(manifest_path.read_text())
+    del manifest["paths"]["js/lightbox.js"]
+    manifest_path.write_text(json.dumps(manifest))
+    stale = manage(env, "check", "--deploy")
+    assert stale.returncode == 1
+    assert (
+        "?: (throwback.E002) The static files manifest lacks 1 static files (js/lightbox.js): "
+        "pages that use them would answer 500"
+    ) in stale.stderr
 
 
 PROBE_SCRIPT = """

@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "members",
     "faces",
+    "throwback",  # the project's own system checks (throwback/checks.py)
 ]
 
 MIDDLEWARE = [
@@ -198,11 +199,14 @@ if not SECURE_HSTS_PRELOAD:
     # owner's decision (and hard to undo), not a default of this app.
     SILENCED_SYSTEM_CHECKS = ["security.W021"]
 
-# Login throttling (django-axes): after THROWBACK_LOGIN_FAILURE_LIMIT failed
-# logins for one username from one address, that pair is refused (HTTP 429)
-# for THROWBACK_LOGIN_COOLOFF_MINUTES. The pair, not the address alone, so a
-# stranger cannot lock a member out from elsewhere. Behind a proxy the address
-# is the proxy's (REMOTE_ADDR), which makes it a per-username limit.
+# Login throttling (django-axes, members/throttle.py): after
+# THROWBACK_LOGIN_FAILURE_LIMIT failed logins for one username from one address,
+# that pair is refused (HTTP 429) for THROWBACK_LOGIN_COOLOFF_MINUTES. The pair,
+# not the address alone, so a stranger cannot lock a member out from elsewhere;
+# and THROWBACK_LOGIN_ADDRESS_FAILURE_LIMIT failures from one address for any
+# usernames lock that address (password spraying). The address is the client's
+# behind THROWBACK_TRUSTED_PROXIES reverse proxies (X-Forwarded-For, counted
+# from the right); with 0, REMOTE_ADDR and no header is believed.
 INSTALLED_APPS += ["axes"]
 MIDDLEWARE += ["axes.middleware.AxesMiddleware"]  # axes asks to be last
 AUTHENTICATION_BACKENDS = [
@@ -211,8 +215,14 @@ AUTHENTICATION_BACKENDS = [
 ]
 AXES_ENABLED = env_bool("THROWBACK_LOGIN_THROTTLE", True)
 AXES_FAILURE_LIMIT = env_int("THROWBACK_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+THROWBACK_LOGIN_ADDRESS_FAILURE_LIMIT = env_int(
+    "THROWBACK_LOGIN_ADDRESS_FAILURE_LIMIT", 20, minimum=AXES_FAILURE_LIMIT
+)
 AXES_COOLOFF_TIME = dt.timedelta(minutes=env_int("THROWBACK_LOGIN_COOLOFF_MINUTES", 15, minimum=1))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_HANDLER = "members.throttle.LoginThrottleHandler"
+THROWBACK_TRUSTED_PROXIES = env_int("THROWBACK_TRUSTED_PROXIES", 0, minimum=0)
+AXES_CLIENT_IP_CALLABLE = "members.throttle.client_address"
 AXES_RESET_ON_SUCCESS = True
 AXES_USERNAME_FORM_FIELD = "username"
 AXES_VERBOSE = False  # no start-up banner on every manage.py command; lockouts are still logged

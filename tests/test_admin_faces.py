@@ -95,7 +95,7 @@ def test_a_run_that_cannot_list_the_albums_is_recorded_with_its_error(
 def test_import_run_services_write_the_summary_fields() -> None:
     run = import_run_start(source="folder", location="/srv/photos")
     assert run.finished is None
-    from faces.importer import ImportSummary
+    from faces.imports.summary import ImportSummary
 
     summary = ImportSummary(albums=3, photos_new=5, photos_failed=2, faces=7, matches=1, errors=["a", "b"])
     import_run_finish(run=run, summary=summary)

@@ -25,14 +25,15 @@ from django.core.management import CommandError, call_command
 from django.db.models import F
 from PIL import Image
 
-from faces.importer import ImportSummary, run_import
+from faces.imports.importer import run_import
+from faces.imports.summary import ImportSummary
 from faces.models import Album, FaceEncoding, Match, Photo
-from faces.services import concrexit_source
 from faces.sources import SourceError
-from faces.sources.concrexit import ConcrexitSource
 from members.services import reference_add
 from tests.factories import MemberFactory
 from tests.fake_concrexit import FakeConcrexit
+from thalia.client import ConcrexitSource
+from thalia.services import website_source
 
 pytestmark = pytest.mark.django_db
 
@@ -64,7 +65,7 @@ def import_command(**options: object) -> tuple[list[int], str]:
 
 def import_run(**options: object) -> ImportSummary:
     """run_import with the website source; `seconds` zeroed so summaries compare exactly."""
-    summary = run_import(concrexit_source(), workers=1, **options)  # type: ignore[arg-type]
+    summary = run_import(website_source(), workers=1, **options)  # type: ignore[arg-type]
     return dataclasses.replace(summary, seconds=0.0)
 
 
@@ -517,7 +518,7 @@ def test_urls_expiring_during_a_run_fail_those_photos_until_the_next_run(fake: F
 def test_a_long_run_refreshes_stale_urls_between_chunks(fake: FakeConcrexit, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """Photos are claimed and given URLs 8 at a time (one worker); once the
     URLs Throwback holds have gone stale, the next chunk fetches fresh ones."""
-    monkeypatch.setattr("faces.importer.BATCH_PHOTOS", 1)  # progress after every photo
+    monkeypatch.setattr("faces.imports.importer.BATCH_PHOTOS", 1)  # progress after every photo
     colors = ["red", "green", "blue", "yellow", "white", "black", "orange", "purple", "pink"]
     pks = fake.add_album("marathon", "Marathon", [tiny(c) for c in colors])
 

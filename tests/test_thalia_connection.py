@@ -20,15 +20,16 @@ from django.db import connection as db_connection
 from django.test import Client
 from django.utils import timezone
 
-from faces.management.commands.connect_thalia import parse_answer
-from faces.models import Album, ThaliaConnection
-from faces.services import concrexit_source
+from faces.models import Album
 from faces.sources import SourceAlbum, SourceError
-from faces.thalia_grant import importer_token_renew
-from members.checks import check_thalia_login
 from tests.factories import MemberFactory
 from tests.fake_oidc import FakeOIDC, MemberAwareConcrexit
 from tests.test_thalia_login import at_provider, provider, website  # noqa: F401  (fixtures)
+from thalia.checks import check_thalia_login
+from thalia.grant import importer_token_renew
+from thalia.management.commands.connect_thalia import parse_answer
+from thalia.models import ThaliaConnection
+from thalia.services import website_source
 
 CODE_PAGE = "http://testserver/accounts/thalia/code/"
 
@@ -74,7 +75,7 @@ def test_connect_thalia_keeps_a_grant_that_imports_use(
     assert output.splitlines()[-1].startswith(
         f"Connected to {provider.base_url} with scope photos:read events:read; the access token lasts until "
     )
-    source = concrexit_source()
+    source = website_source()
     assert source.token == stored.access_token
     assert [album.source_id for album in source.albums()] == ["open"]
     call_command("import_albums", workers=1, no_progress=True, stdout=io.StringIO())
@@ -114,9 +115,9 @@ def test_the_stored_grant_comes_before_the_token_from_the_environment(
     settings,  # type: ignore[no-untyped-def]
 ) -> None:
     assert website.token == settings.THALIA_ACCESS_TOKEN
-    assert concrexit_source().token == connected.access_token
+    assert website_source().token == connected.access_token
     ThaliaConnection.objects.all().delete()
-    assert concrexit_source().token == website.token
+    assert website_source().token == website.token
 
 
 @pytest.mark.django_db
@@ -128,7 +129,7 @@ def test_a_token_about_to_expire_is_renewed_before_use(
     old = connected.access_token
     ThaliaConnection.objects.update(expires_at=timezone.now() + dt.timedelta(minutes=4))
 
-    source = concrexit_source()
+    source = website_source()
 
     renewed = ThaliaConnection.objects.get()
     assert provider.token_requests("refresh_token") == 1
@@ -148,7 +149,7 @@ def test_a_refused_token_is_renewed_once_and_the_request_retried(
     website.add_album("open", "Open", [])
     website.add_album("closed", "Closed", [])
     website.accessible_to[provider.user] = {"open"}
-    source = concrexit_source()
+    source = website_source()
     website.forget_token(connected.access_token)  # revoked at the site before it expired
 
     assert [album.source_id for album in source.albums()] == ["open"]
@@ -169,7 +170,7 @@ def test_a_refused_refresh_token_fails_clearly_and_is_recorded(
     ThaliaConnection.objects.update(refresh_token="revoked", expires_at=timezone.now())
 
     with pytest.raises(SourceError) as raised:
-        concrexit_source()
+        website_source()
 
     message = f"cannot renew Throwback's token for the website: {provider.base_url}/user/oauth/token/: HTTP 400 invalid_grant"
     assert (str(raised.value), raised.value.permanent) == (message, True)
@@ -215,12 +216,12 @@ def test_processes_renewing_at_once_make_one_refresh_and_share_its_token(
 def test_the_admin_shows_the_connection_but_never_its_tokens(
     connected: ThaliaConnection, admin_client: Client
 ) -> None:
-    page = admin_client.get(f"/admin/faces/thaliaconnection/{connected.pk}/change/").content.decode()
+    page = admin_client.get(f"/admin/thalia/thaliaconnection/{connected.pk}/change/").content.decode()
 
     assert "photos:read events:read" in page
     assert connected.access_token not in page
     assert connected.refresh_token not in page
-    assert admin_client.get("/admin/faces/thaliaconnection/add/").status_code == 403
+    assert admin_client.get("/admin/thalia/thaliaconnection/add/").status_code == 403
 
 
 @pytest.mark.parametrize(
@@ -269,9 +270,9 @@ def test_system_checks_refuse_a_bad_provider_address_and_member_scopes_without_o
     settings.THALIA_OIDC_SCOPES = "profile:read"
 
     assert [problem.id for problem in check_thalia_login()] == [
-        "members.E001",
-        "members.E002",
-        "members.E003",
+        "thalia.E001",
+        "thalia.E002",
+        "thalia.E003",
     ]
     settings.THALIA_OIDC_URL = "https://thalia.nu"
     settings.THALIA_OIDC_SCOPES = "openid photos:read"
@@ -292,7 +293,7 @@ def test_a_superuser_connects_throwback_in_the_browser(
 
     response = admin_client.get(location.path + "?" + location.query)
 
-    assert (response.status_code, response["Location"]) == (302, "/admin/faces/thaliaconnection/")
+    assert (response.status_code, response["Location"]) == (302, "/admin/thalia/thaliaconnection/")
     stored = ThaliaConnection.objects.get()
     assert stored.connected_by == admin_user.username
     assert provider.live_access_tokens() == [stored.access_token]

@@ -14,11 +14,12 @@ import requests
 from django.contrib.auth import SESSION_KEY
 from django.test import Client
 
-from faces.models import Album, AlbumAccess, Match, Photo
+from faces.models import Album, Match, Photo
 from members.models import Member, ReferenceFace
 from tests.conftest import use_website
 from tests.factories import MemberFactory, PhotoFactory, face_with
 from tests.fake_oidc import FakeOIDC, MemberAwareConcrexit, s256
+from thalia.models import AlbumAccess
 
 CALLBACK = "http://testserver/accounts/thalia/callback/"
 CLIENT_ID = "throwback-test"
@@ -210,7 +211,7 @@ def test_without_a_client_id_there_is_no_thalia_login(client: Client, settings) 
 
 def assert_failure_page(response, status: int, message: str) -> None:  # type: ignore[no-untyped-def]
     assert response.status_code == status
-    assert response.templates[0].name == "members/thalia_login_failed.html"
+    assert response.templates[0].name == "thalia/login_failed.html"
     assert response.context["message"] == message
     assert SESSION_KEY not in response.wsgi_request.session
 

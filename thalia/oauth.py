@@ -1,4 +1,4 @@
-"""The website's OAuth 2 / OpenID Connect endpoints, next to its API client (concrexit.py).
+"""The website's OAuth 2 / OpenID Connect endpoints, next to its API client (client.py).
 
 concrexit (django-oauth-toolkit) serves them under `/user/oauth/` of
 THALIA_OIDC_URL (by default THALIA_API_URL's site). It requires PKCE for the
@@ -6,10 +6,9 @@ authorization-code flow and answers refused requests with 400 (token
 endpoint) or 401/403. Errors become `OAuthError(message, permanent=…)`:
 a refused grant is permanent (reconnect), a time-out or 5xx transient.
 
-With concrexit.py it is the only module that imports `requests`. The login's
+With client.py it is the only module that imports `requests`. The login's
 own token, key and userinfo requests are made by mozilla-django-oidc, whose
-errors (`requests` exceptions) the login view catches as `ProviderHTTPError`
-and `ProviderUnreachable`, named here.
+errors (`requests` exceptions) thalia.login turns into its own, named here.
 """
 
 from __future__ import annotations

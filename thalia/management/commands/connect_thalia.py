@@ -11,8 +11,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from faces import thalia_grant
-from faces.sources import concrexit_oauth as oauth
+from thalia import grant, oauth
 
 
 class Command(BaseCommand):
@@ -51,7 +50,7 @@ class Command(BaseCommand):
                 "That code belongs to another attempt (its state differs): run connect_thalia again"
             )
         try:
-            connection = thalia_grant.connection_connect(
+            connection = grant.connection_connect(
                 code=code, verifier=verifier, redirect_uri=redirect_uri, connected_by=getpass.getuser()
             )
         except oauth.OAuthError as exc:

@@ -24,9 +24,9 @@ from django.http import HttpRequest
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 from mozilla_django_oidc.utils import import_from_settings
 
-from faces.sources import concrexit_oauth as oauth
 from members import services
 from members.models import Member
+from thalia import oauth
 
 logger = logging.getLogger(__name__)
 
@@ -46,9 +46,9 @@ def derived() -> dict[str, Any]:
         "OIDC_PKCE_CODE_CHALLENGE_METHOD": "S256",
         "OIDC_USE_NONCE": True,
         "OIDC_TIMEOUT": settings.THALIA_OIDC_TIMEOUT_SECONDS,
-        "OIDC_AUTHENTICATION_CALLBACK_URL": "members:thalia_callback",
+        "OIDC_AUTHENTICATION_CALLBACK_URL": "thalia:callback",
         "OIDC_CREATE_USER": True,
-        "OIDC_STORE_ACCESS_TOKEN": False,  # members.thalia_session keeps it, with its expiry
+        "OIDC_STORE_ACCESS_TOKEN": False,  # thalia.session keeps it, with its expiry
         "OIDC_STORE_ID_TOKEN": False,
     }
 

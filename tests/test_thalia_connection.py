@@ -40,7 +40,7 @@ def connect(client: Client, monkeypatch: pytest.MonkeyPatch, *, tamper_state: bo
     out = io.StringIO()
 
     def admin_answers(prompt: str) -> str:
-        url = re.search(r"http://\S+/user/oauth/authorize/\?\S+", out.getvalue())
+        url = re.search(r"http://\S+/authorize/\?\S+", out.getvalue())
         assert url is not None, out.getvalue()
         location = urlsplit(at_provider(url[0]))
         page = client.get(location.path + "?" + location.query).content.decode()
@@ -72,6 +72,10 @@ def test_connect_thalia_keeps_a_grant_that_imports_use(
     assert provider.live_access_tokens() == [stored.access_token]
     assert (stored.scope, stored.last_error) == ("photos:read events:read", "")
     assert stored.refresh_token and stored.refresh_token != stored.access_token
+    assert output.splitlines()[0] == (
+        "Asking for the scopes photos:read events:read. photos:read lists the albums and their photos; "
+        "events:read gives albums their dates."
+    )
     assert output.splitlines()[-1].startswith(
         f"Connected to {provider.base_url} with scope photos:read events:read; the access token lasts until "
     )
@@ -317,3 +321,90 @@ def test_only_a_superuser_may_connect_throwback(client: Client, provider: FakeOI
     client.force_login(MemberFactory(is_staff=True))
 
     assert client.get("/accounts/thalia/connect/").status_code == 403
+
+
+@pytest.mark.django_db
+def test_connect_thalia_says_that_albums_get_no_date_without_events_read(
+    client: Client,
+    provider: FakeOIDC,
+    monkeypatch: pytest.MonkeyPatch,
+    settings,  # type: ignore[no-untyped-def]
+) -> None:
+    settings.THALIA_CONNECT_SCOPES = "photos:read"
+
+    output = connect(client, monkeypatch)
+
+    assert ThaliaConnection.objects.get().scope == "photos:read"
+    assert output.splitlines()[-1] == (
+        "Without events:read imported albums get no date. Add events:read to THALIA_CONNECT_SCOPES "
+        "(it is in the default) and run connect_thalia again."
+    )
+
+
+@pytest.mark.django_db
+def test_connect_and_renewal_use_the_token_endpoint_the_discovery_document_names(
+    client: Client,
+    provider: FakeOIDC,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    provider.oauth_path = "/o/"  # not concrexit's layout: only discovery knows it
+
+    connect(client, monkeypatch)
+    monkeypatch.undo()
+    ThaliaConnection.objects.update(expires_at=timezone.now())
+    website_source()
+
+    assert (provider.calls("POST", "/o/token/"), provider.calls("POST", "/user/oauth/token/")) == (2, 0)
+    assert provider.token_requests("refresh_token") == 1
+    assert provider.live_access_tokens() == [ThaliaConnection.objects.get().access_token]
+    assert provider.calls("GET", "/.well-known/openid-configuration/") == 1  # kept, not asked again
+
+
+@pytest.mark.django_db
+def test_without_a_discovery_document_the_grant_falls_back_to_concrexits_layout(
+    client: Client,
+    provider: FakeOIDC,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    provider.discovery = False  # OpenID Connect switched off; OAuth 2 still works
+
+    connect(client, monkeypatch)
+    monkeypatch.undo()
+    ThaliaConnection.objects.update(expires_at=timezone.now())
+    website_source()
+
+    assert provider.calls("POST", "/user/oauth/token/") == 2
+    assert provider.token_requests("refresh_token") == 1
+    discovery = f"{provider.base_url}/.well-known/openid-configuration/"
+    assert (
+        f"{discovery}: HTTP 404, no OpenID Connect discovery document; "
+        f"using {provider.base_url}/user/oauth/token/"
+    ) in caplog.messages
+
+
+@pytest.mark.django_db
+def test_a_site_that_cannot_be_reached_fails_renewal_as_transient(
+    connected: ThaliaConnection, provider: FakeOIDC
+) -> None:
+    ThaliaConnection.objects.update(expires_at=timezone.now())
+    provider.stop()  # the discovery document was kept from connecting; the token endpoint is gone too
+
+    with pytest.raises(SourceError, match="cannot renew Throwback's token") as raised:
+        website_source()
+
+    assert raised.value.permanent is False
+
+
+@pytest.mark.django_db
+def test_connecting_in_the_browser_while_the_site_is_down_says_so(
+    admin_client: Client, provider: FakeOIDC
+) -> None:
+    provider.stop()
+
+    response = admin_client.get("/accounts/thalia/connect/")
+
+    assert response.status_code == 502
+    assert "The website did not connect Throwback: the website cannot be reached; try again later." in (
+        response.content.decode()
+    )

@@ -13,19 +13,19 @@ import logging
 import secrets
 from typing import Any
 
-import jwt
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, SuspiciousOperation
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.views import View
 from django.views.decorators.http import require_GET
 from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthenticationRequestView
 
 from thalia import grant, oauth
-from thalia.login import get_setting
+from thalia.login import LoginFailed, get_setting, login_failure
 from thalia.session import login_keep
 
 logger = logging.getLogger(__name__)
@@ -35,7 +35,7 @@ CONNECT_KEY = "thalia_connect"  # the pending browser connection: state and PKCE
 
 # --- Log in with Thalia ---------------------------------------------------------------
 
-THALIA_LOGIN_FAILURES = {
+LOGIN_FAILURES = {
     # code: (HTTP status, what the member reads)
     "denied": (403, "You did not allow Throwback to use your Thalia account, so you are not logged in."),
     "provider_error": (502, "Thalia could not log you in right now. Please try again."),
@@ -58,19 +58,36 @@ THALIA_LOGIN_FAILURES = {
 
 
 def login_failed(request: HttpRequest, code: str) -> HttpResponse:
-    status, message = THALIA_LOGIN_FAILURES[code]
+    status, message = LOGIN_FAILURES[code]
     return render(request, "thalia/login_failed.html", {"message": message, "code": code}, status=status)
 
 
 class LoginView(OIDCAuthenticationRequestView):  # type: ignore[misc]
-    """Redirects to the website's authorization page (PKCE S256, state, nonce)."""
+    """Redirects to the website's authorization page (PKCE S256, state, nonce), as its
+    discovery document names it; a page saying so when the document cannot be had."""
 
     get_settings = staticmethod(get_setting)
+
+    def __init__(self, **kwargs: Any) -> None:
+        # Not the library's __init__: it reads the authorization endpoint from settings; here it
+        # comes from the provider's discovery document, in get().
+        View.__init__(self, **kwargs)
+        self.OIDC_RP_CLIENT_ID = settings.THALIA_OIDC_CLIENT_ID
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if not oauth.login_enabled():
             raise Http404("Logging in with Thalia is not configured")
         response: HttpResponse = super().dispatch(request, *args, **kwargs)
+        return response
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        try:
+            self.OIDC_OP_AUTH_ENDPOINT = oauth.provider().authorization_endpoint
+        except oauth.ProviderUnavailable as exc:
+            failure = login_failure(exc)
+            logger.warning("Thalia login cannot start: %s", failure)
+            return login_failed(request, failure.reason)
+        response: HttpResponse = super().get(request)
         return response
 
 
@@ -96,18 +113,9 @@ class CallbackView(OIDCAuthenticationCallbackView):  # type: ignore[misc]
             self._failure = "token"  # authentication came back empty: see the log
         try:
             response: HttpResponse = super().get(request)
-        except oauth.ProviderHTTPError as exc:
-            logger.warning("Thalia login failed at the token or userinfo endpoint: %s", exc)
-            status = exc.response.status_code if exc.response is not None else 0
-            # 400 is the token endpoint refusing the code (invalid_grant); 401 a wrong client
-            # secret, a matter for the log and the admin rather than the member.
-            return login_failed(request, "code" if status == 400 else "provider_error")
-        except oauth.ProviderUnreachable as exc:
-            logger.warning("Thalia login failed: %s: %s", exc.__class__.__name__, exc)
-            return login_failed(request, "unreachable")
-        except (SuspiciousOperation, jwt.PyJWTError, KeyError, TypeError, ValueError) as exc:
-            logger.warning("Thalia login failed: %s: %s", exc.__class__.__name__, exc)
-            return login_failed(request, "token")
+        except LoginFailed as exc:
+            logger.warning("Thalia login failed: %s", exc)
+            return login_failed(request, exc.reason)
         return response
 
     def login_failure(self) -> HttpResponse:
@@ -142,15 +150,19 @@ def connect(request: HttpRequest) -> HttpResponse:
         raise PermissionDenied("Only a superuser connects Throwback to the website")
     verifier, challenge = oauth.pkce_pair()
     state = secrets.token_urlsafe(16)
-    request.session[CONNECT_KEY] = {"state": state, "verifier": verifier}
-    return redirect(
-        oauth.authorization_url(
+    try:
+        address = oauth.authorization_url(
             redirect_uri=request.build_absolute_uri(reverse("thalia:code")),
             scope=settings.THALIA_CONNECT_SCOPES,
             state=state,
             challenge=challenge,
         )
-    )
+    except oauth.OAuthError as exc:
+        logger.warning("cannot start connecting Throwback to the website: %s", exc)
+        context = {"error": "the website cannot be reached; try again later"}
+        return render(request, "thalia/code.html", context, status=502)
+    request.session[CONNECT_KEY] = {"state": state, "verifier": verifier}
+    return redirect(address)
 
 
 @require_GET

@@ -27,7 +27,7 @@ from PIL import Image
 
 from faces.imports.importer import run_import
 from faces.imports.summary import ImportSummary
-from faces.models import Album, FaceEncoding, Match, Photo
+from faces.models import Album, FaceEncoding, ImportRun, Match, Photo
 from faces.sources import SourceError
 from members.services import reference_add
 from tests.factories import MemberFactory
@@ -225,6 +225,40 @@ def test_albums_without_date_are_ordered_by_import_time(fake: FakeConcrexit) -> 
     ]
     # The gala's date is known: only the new album's event is asked.
     assert [p for p in api_requests(fake, start) if p.startswith("/api/v2/events/")] == ["/api/v2/events/4/"]
+
+
+def test_a_token_without_events_read_imports_albums_without_dates_and_says_so_once(
+    fake: FakeConcrexit, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake.token_scopes[fake.token] = frozenset({"photos:read"})  # the site answers events with 403
+    fake.add_event(3, "Gala", dt.datetime(2022, 11, 18, 20, 0))
+    fake.add_event(4, "Symposium", dt.datetime(2024, 2, 1, 9, 0))
+    fake.add_album("gala", "Gala", [tiny("green")], event=3)
+    fake.add_album("symposium", "Symposium", [tiny("white")], event=4)
+
+    numbers, err = import_command()
+
+    notice = (
+        "albums get no date: the website refused its events API (HTTP 403), so Throwback's token lacks the "
+        "events:read scope. Run `manage.py connect_thalia` again with events:read in THALIA_CONNECT_SCOPES "
+        "(the default), or give THALIA_ACCESS_TOKEN that scope"
+    )
+    assert numbers[:2] == [2, 2]
+    assert list(Album.objects.values_list("source_id", "date")) == [("symposium", None), ("gala", None)]
+    assert err == f"  {notice}\n"
+    assert ImportRun.objects.get().errors == notice
+    assert [record.getMessage() for record in caplog.records if record.levelname == "WARNING"] == [notice]
+    # Asked once: the second album's event is not asked after the refusal.
+    assert [p for p in api_requests(fake) if p.startswith("/api/v2/events/")] == ["/api/v2/events/3/"]
+
+    # With the scope the next run fills in the dates.
+    del fake.token_scopes[fake.token]
+    import_command()
+    assert list(Album.objects.values_list("source_id", "date")) == [
+        ("symposium", dt.date(2024, 2, 1)),
+        ("gala", dt.date(2022, 11, 18)),
+    ]
+    assert ImportRun.objects.order_by("-id").first().errors == ""  # type: ignore[union-attr]
 
 
 def test_more_than_one_page_of_albums_is_imported(fake: FakeConcrexit, settings) -> None:  # type: ignore[no-untyped-def]

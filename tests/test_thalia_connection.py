@@ -20,7 +20,7 @@ from django.db import connection as db_connection
 from django.test import Client
 from django.utils import timezone
 
-from faces.models import Album
+from faces.models import Album, ImportRun
 from faces.sources import SourceAlbum, SourceError
 from tests.factories import MemberFactory
 from tests.fake_oidc import FakeOIDC, MemberAwareConcrexit
@@ -408,3 +408,40 @@ def test_connecting_in_the_browser_while_the_site_is_down_says_so(
     assert "The website did not connect Throwback: the website cannot be reached; try again later." in (
         response.content.decode()
     )
+
+
+@pytest.mark.django_db
+def test_an_import_whose_grant_was_revoked_leaves_its_run_with_the_error(
+    connected: ThaliaConnection, provider: FakeOIDC, website: MemberAwareConcrexit
+) -> None:
+    ThaliaConnection.objects.update(
+        refresh_token="revoked", expires_at=timezone.now()
+    )  # HTTP 400 invalid_grant
+
+    with pytest.raises(CommandError, match="^Import failed: cannot renew Throwback's token"):
+        call_command("import_albums", workers=1, no_progress=True, stdout=io.StringIO())
+
+    run = ImportRun.objects.get()
+    assert (run.source, run.location) == ("concrexit", website.base_url)
+    assert run.error == (
+        f"cannot renew Throwback's token for the website: {provider.base_url}/user/oauth/token/: "
+        "HTTP 400 invalid_grant"
+    )
+    assert run.finished is not None
+    assert website.requests == []  # it stopped before listing anything
+
+
+@pytest.mark.django_db
+def test_an_import_that_cannot_reach_the_site_to_renew_leaves_its_run_with_the_error(
+    connected: ThaliaConnection, provider: FakeOIDC, website: MemberAwareConcrexit
+) -> None:
+    ThaliaConnection.objects.update(expires_at=timezone.now())
+    provider.stop()
+
+    with pytest.raises(CommandError, match="^Import failed: cannot renew Throwback's token"):
+        call_command("import_albums", workers=1, no_progress=True, stdout=io.StringIO())
+
+    run = ImportRun.objects.get()
+    assert run.error.startswith(f"cannot renew Throwback's token for the website: {provider.base_url}/")
+    assert run.error.endswith(": ConnectionError")
+    assert run.finished is not None

@@ -13,20 +13,20 @@ from django.db import migrations, models
 MOVED = ("thaliaconnection", "albumaccess")
 
 
-def move_content_types(apps, schema_editor):
+def relabel_content_types(apps, schema_editor, *, old, new):
     ContentType = apps.get_model("contenttypes", "ContentType")
     db = schema_editor.connection.alias
     for model in MOVED:
-        if not ContentType.objects.using(db).filter(app_label="thalia", model=model).exists():
-            ContentType.objects.using(db).filter(app_label="faces", model=model).update(app_label="thalia")
+        if not ContentType.objects.using(db).filter(app_label=new, model=model).exists():
+            ContentType.objects.using(db).filter(app_label=old, model=model).update(app_label=new)
+
+
+def move_content_types(apps, schema_editor):
+    relabel_content_types(apps, schema_editor, old="faces", new="thalia")
 
 
 def move_content_types_back(apps, schema_editor):
-    ContentType = apps.get_model("contenttypes", "ContentType")
-    db = schema_editor.connection.alias
-    for model in MOVED:
-        if not ContentType.objects.using(db).filter(app_label="faces", model=model).exists():
-            ContentType.objects.using(db).filter(app_label="thalia", model=model).update(app_label="faces")
+    relabel_content_types(apps, schema_editor, old="thalia", new="faces")
 
 
 class Migration(migrations.Migration):

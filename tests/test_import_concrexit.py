@@ -261,6 +261,21 @@ def test_a_token_without_events_read_imports_albums_without_dates_and_says_so_on
     assert ImportRun.objects.order_by("-id").first().errors == ""  # type: ignore[union-attr]
 
 
+def test_dates_already_known_still_count_after_the_site_refuses_events(fake: FakeConcrexit) -> None:
+    fake.add_event(3, "Gala", dt.datetime(2022, 11, 18, 20, 0))
+    fake.add_album("lost-event", "Lost event", [tiny("red")], event=99)  # asked every run: the event is gone
+    fake.add_album("gala", "Gala", [tiny("green")], event=3)
+    import_run()
+    fake.token_scopes[fake.token] = frozenset({"photos:read"})
+
+    summary = import_run(since=dt.date(2023, 1, 1))
+
+    # The gala's stored date (2022) still puts it before --since, after the refusal.
+    assert summary.albums == 1
+    assert Album.objects.get(source_id="gala").date == dt.date(2022, 11, 18)
+    assert len(summary.errors) == 1 and summary.errors[0].startswith("albums get no date: ")
+
+
 def test_more_than_one_page_of_albums_is_imported(fake: FakeConcrexit, settings) -> None:  # type: ignore[no-untyped-def]
     # The large variant would blow each 32×24 filler up to 1920×1440; the original is cheaper.
     settings.THALIA_ENCODE_VARIANT = "full"

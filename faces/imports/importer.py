@@ -178,7 +178,7 @@ class _Dates:
         self.unavailable = False
 
     def fill(self, remote: SourceAlbum) -> SourceAlbum:
-        if remote.event_id is None or self.unavailable:
+        if remote.event_id is None:
             return remote
         known = (
             Album.objects.filter(source=self.source.kind, source_id=remote.source_id)
@@ -187,6 +187,8 @@ class _Dates:
         )
         if known is not None:
             return SourceAlbum(remote.source_id, remote.title, known, remote.event_id)
+        if self.unavailable:
+            return remote
         try:
             date = self.source.event_date(remote.event_id)
         except DatesUnavailable as exc:

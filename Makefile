@@ -48,7 +48,7 @@ test: lint browser
 lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy faces members throwback
+	$(BIN)/mypy faces members thalia throwback
 
 format: install-dev
 	$(BIN)/ruff format .

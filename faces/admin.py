@@ -1,7 +1,7 @@
-"""Admin: albums and photos with their encoding status, the import history, and the
-website connection (its state, never its tokens).
+"""Admin: albums and photos with their encoding status, and the import history.
 
-Encodings and signed URLs are never shown.
+Encodings and signed URLs are never shown. The website connection's page is
+thalia/admin.py.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest
 
 from faces import services
-from faces.models import Album, ImportRun, Photo, ThaliaConnection
+from faces.models import Album, ImportRun, Photo
 
 
 @admin.register(Album)
@@ -115,17 +115,4 @@ class ImportRunAdmin(admin.ModelAdmin[ImportRun]):
         return False
 
     def has_delete_permission(self, request: HttpRequest, obj: ImportRun | None = None) -> bool:
-        return False
-
-
-@admin.register(ThaliaConnection)
-class ThaliaConnectionAdmin(admin.ModelAdmin[ThaliaConnection]):
-    list_display = ("connected_by", "connected_at", "expires_at", "refreshed_at", "scope", "last_error")
-    fields = ("connected_by", "connected_at", "expires_at", "refreshed_at", "scope", "last_error")
-    readonly_fields = fields
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False  # made by `manage.py connect_thalia`
-
-    def has_change_permission(self, request: HttpRequest, obj: ThaliaConnection | None = None) -> bool:
         return False

@@ -15,16 +15,13 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.utils import timezone
 
 from faces.models import Album, Photo
-from faces.services import concrexit_source, photo_urls_refresh, url_is_fresh
 from faces.sources import SourceError
-from faces.sources.concrexit import download
-from faces.workers import MAX_PHOTO_BYTES
+from thalia.services import photo_download
 
 CHUNK_BYTES = 256 * 1024
 NOTE_NAME = "NOT-INCLUDED.txt"
@@ -75,19 +72,8 @@ def _read_chunks(handle: File[bytes]) -> Iterator[bytes]:
 
 
 def _fetch(photo: Photo) -> bytes:
-    photo_urls_refresh([photo], for_page=True)
-    url = photo.remote_urls.get("full") or photo.remote_urls.get(settings.THALIA_DISPLAY_VARIANT)
-    if not url or not url_is_fresh(photo, now=timezone.now(), margin_s=0):
-        raise PhotoUnavailable("the website's link to this photo has expired and could not be renewed")
     try:
-        source = concrexit_source(for_page=True)
-        return download(
-            url,
-            allowed_origins=source.file_origins,
-            max_bytes=MAX_PHOTO_BYTES,
-            timeout_s=settings.THALIA_TIMEOUT_SECONDS,
-            retries=0,
-        )
+        return photo_download(photo)
     except SourceError as exc:
         raise PhotoUnavailable(str(exc)) from exc
 

@@ -1,6 +1,7 @@
-"""Albums, photos, the faces found in them, and who was matched to which face;
-what the association website granted (the albums each Thalia member may see,
-Throwback's own renewable connection)."""
+"""Albums, photos, the faces found in them, and who was matched to which face.
+
+What the association website granted (the albums each Thalia member may see,
+Throwback's own connection) lives in thalia/models.py."""
 
 from __future__ import annotations
 
@@ -42,8 +43,9 @@ class PhotoQuerySet(models.QuerySet["Photo"]):
 
         Photos the member dismissed ("not me") are left out, unless `dismissed`.
         A member who logged in with Thalia sees website albums only when the
-        site said they may open them (AlbumAccess); folder albums and
-        local accounts are not limited by the website.
+        site said they may open them (thalia's AlbumAccess rows, read through
+        the `album_access` relation); folder albums and local accounts are not
+        limited by the website.
 
         faces/selectors.py (MATCHED_FROM) repeats these rules as SQL for the
         grid and the API; change both (tests/test_photo_rows.py compares them).
@@ -56,7 +58,7 @@ class PhotoQuerySet(models.QuerySet["Photo"]):
         if not dismissed:
             matched = matched.exclude(Exists(Dismissal.objects.filter(member=member, photo=OuterRef("pk"))))
         if getattr(member, "thalia_id", None):
-            allowed = AlbumAccess.objects.filter(member=member).values("album_slug")
+            allowed = member.album_access.values("album_slug")
             matched = matched.filter(
                 ~Q(album__source=Album.Source.CONCREXIT) | Q(album__source_id__in=allowed)
             )
@@ -161,58 +163,6 @@ class Match(models.Model):
 
     def __str__(self) -> str:
         return f"{self.member} ~ face {self.face_id} ({self.distance:.3f})"
-
-
-# --- The association website's grants (Log in with Thalia, connect_thalia) ---
-
-
-class ThaliaConnection(models.Model):
-    """Throwback's connection to the website: one row (pk 1), made by `connect_thalia`.
-
-    Access tokens last 10 hours; a refresh revokes the old access token and
-    rotates the refresh token, so renewals run one at a time under this row's
-    lock (`faces.thalia_grant.importer_token_renew`). Tokens are never shown anywhere.
-    """
-
-    SINGLETON_PK = 1
-
-    access_token = models.TextField()
-    refresh_token = models.TextField()
-    expires_at = models.DateTimeField()
-    scope = models.CharField(max_length=500, blank=True)
-    connected_by = models.CharField(max_length=150, blank=True, help_text="Who ran connect_thalia.")
-    connected_at = models.DateTimeField()
-    refreshed_at = models.DateTimeField(null=True, blank=True)
-    # The last failed renewal (empty after a good one): the site refused the
-    # refresh token, or could not be reached.
-    last_error = models.TextField(blank=True)
-
-    class Meta:
-        constraints = [models.CheckConstraint(condition=Q(pk=1), name="thaliaconnection_single_row")]
-
-    def __str__(self) -> str:
-        return f"connection to the website (by {self.connected_by or 'unknown'})"
-
-
-class AlbumAccess(models.Model):
-    """One website album (by slug) the site reports as accessible to a member.
-
-    Written from the member's own token at login and when stale; a Thalia
-    member sees website albums only through these rows.
-    """
-
-    member = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="album_access"
-    )
-    album_slug = models.CharField(max_length=255)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["member", "album_slug"], name="albumaccess_unique_member_slug")
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.member} may see {self.album_slug}"
 
 
 class Dismissal(models.Model):

@@ -17,7 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from faces.models import Album, Photo, PhotoQuerySet
-from faces.services import photo_urls_refresh, url_is_fresh
+from thalia.services import photo_urls_refresh, url_is_fresh
 from throwback.pagination import page_number
 
 if TYPE_CHECKING:

@@ -1,19 +1,13 @@
-"""Pages: landing, the member's photos (all, by year, one), downloads and "not me",
-and the pages where a superuser connects Throwback to the website (its code page
-is shared with `manage.py connect_thalia`)."""
+"""Pages: landing, the member's photos (all, by year, one), downloads and "not me"."""
 
 from __future__ import annotations
 
-import logging
-import secrets
 from collections.abc import Callable
 from html import escape
 from itertools import groupby
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
@@ -24,15 +18,10 @@ from django.utils.http import content_disposition_header, url_has_allowed_host_a
 from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_GET, require_POST
 
-from faces import downloads, selectors, services, thalia_grant
+from faces import downloads, selectors, services
 from faces.models import Album, Photo
 from faces.services import photo_content_type
-from faces.sources import concrexit_oauth as oauth
 from members.http import MemberRequest
-
-logger = logging.getLogger(__name__)
-
-CONNECT_KEY = "thalia_connect"  # the pending browser connection: state and PKCE verifier
 
 
 @require_GET
@@ -156,56 +145,6 @@ def photo_file(request: MemberRequest, photo_id: int) -> HttpResponseBase:
     response = FileResponse(handle, content_type=photo_content_type(photo))
     response["Cache-Control"] = "private, max-age=3600"
     return response
-
-
-# --- Connecting Throwback to the website ------------------------------------------
-
-
-@require_GET
-@login_required
-def thalia_connect(request: HttpRequest) -> HttpResponse:
-    """A superuser connects Throwback to the website in the browser (like `connect_thalia`)."""
-    if not oauth.login_enabled():
-        raise Http404("No OAuth application is configured (THALIA_OIDC_CLIENT_ID)")
-    if not request.user.is_superuser:
-        raise PermissionDenied("Only a superuser connects Throwback to the website")
-    verifier, challenge = oauth.pkce_pair()
-    state = secrets.token_urlsafe(16)
-    request.session[CONNECT_KEY] = {"state": state, "verifier": verifier}
-    return redirect(
-        oauth.authorization_url(
-            redirect_uri=request.build_absolute_uri(reverse("faces:thalia_code")),
-            scope=settings.THALIA_CONNECT_SCOPES,
-            state=state,
-            challenge=challenge,
-        )
-    )
-
-
-@require_GET
-def thalia_code(request: HttpRequest) -> HttpResponse:
-    """Where the website sends an admin who connects Throwback.
-
-    After `thalia_connect` (same session, a superuser, the state it sent) the code
-    is exchanged here; otherwise the page shows it for `connect_thalia`.
-    """
-    code, state, error = (request.GET.get(name, "") for name in ("code", "state", "error"))
-    pending = request.session.pop(CONNECT_KEY, None)
-    if pending and request.user.is_superuser and code and state == pending["state"]:
-        try:
-            thalia_grant.connection_connect(
-                code=code,
-                verifier=pending["verifier"],
-                redirect_uri=request.build_absolute_uri(reverse("faces:thalia_code")),
-                connected_by=request.user.get_username(),
-            )
-        except oauth.OAuthError as exc:
-            logger.warning("connecting Throwback to the website failed: %s", exc)
-            error = "the website refused the code; start again"
-        else:
-            messages.success(request, "Throwback is connected to the website; it renews its token itself.")
-            return redirect("admin:faces_thaliaconnection_changelist")
-    return render(request, "faces/thalia_code.html", {"code": code, "state": state, "error": error})
 
 
 @require_GET

@@ -70,7 +70,7 @@ def read_uploaded_file(upload: UploadedFile) -> bytes:
 
 
 def read_upload(request: HttpRequest, field: str) -> bytes:
-    """The bytes of one uploaded file, refusing oversized requests unread."""
+    """The bytes of one uploaded file; an upload over the limit is refused before it is read."""
     check_upload_size(request)
     upload = request.FILES.get(field)
     if upload is None:

@@ -14,7 +14,4 @@ urlpatterns = [
     path("privacy/delete/", views.data_delete, name="data_delete"),
     path("privacy/deleted/", views.data_deleted, name="data_deleted"),
     path("accounts/signup/", views.signup, name="signup"),
-    # Log in with Thalia (OpenID Connect).
-    path("accounts/thalia/login/", views.ThaliaLoginView.as_view(), name="thalia_login"),
-    path("accounts/thalia/callback/", views.ThaliaCallbackView.as_view(), name="thalia_callback"),
 ]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import signal
 
-from faces.workers import EncodeJob, EncodeResult, encode_job
+from faces.imports.workers import EncodeJob, EncodeResult, encode_job
 
 POISON_NAME = "poison.jpg"
 

@@ -7,10 +7,17 @@ URLs that expire. It copies the behaviour the importer depends on:
 
 * every ``/api/`` request needs ``Authorization: Bearer <token>``; without a
   valid one the answer is 403 (concrexit says 403, not 401);
+* a valid token also needs the endpoint's scope: ``photos:read`` for the
+  albums, ``events:read`` for an event; without it the answer is 403
+  "You do not have permission…" (``token_scopes``; the fixed ``token`` has both);
 * ``/api/v2/photos/albums/`` uses DRF ``LimitOffsetPagination`` with absolute
   ``next``/``previous`` links; hidden albums are not listed, albums the member
   may not open are listed with ``accessible: false``;
 * album detail is 404 for hidden/unknown albums, 403 for inaccessible ones;
+
+Where each behaviour comes from is named next to it: concrexit at commit
+116602b (svthalia/concrexit, ``website/…``) with django-oauth-toolkit 2.4.0,
+the version its ``uv.lock`` pins.
 * photo files live under ``/media/private/photos/`` and need no auth header,
   only a timestamped HMAC ``sig`` query parameter that expires after
   ``url_max_age_s`` seconds of the server's clock (``clock_offset_s`` moves
@@ -56,6 +63,8 @@ EVENT_DURATION = dt.timedelta(hours=2)
 NOT_AUTHENTICATED = "Authentication credentials were not provided."
 PERMISSION_DENIED = "You do not have permission to perform this action."
 NOT_FOUND = "Not found."
+#: The scopes the fixed importer token carries (``connect_thalia``'s default).
+DEFAULT_SCOPES = frozenset({"photos:read", "events:read"})
 
 _SLUG_RE = re.compile(r"[-a-zA-Z0-9_]+")
 _FILE_RE = re.compile(r"/media/private/photos/[^/]+/(\d+)_\d+(?:_(small|medium|large))?\.(?:jpg|webp)")
@@ -235,6 +244,8 @@ class FakeConcrexit(ServedOnLoopback):
     def __init__(self) -> None:
         self.token: str = secrets.token_urlsafe(24)
         self.tokens: set[str] = {self.token}
+        # The scopes granted with a token; a token not listed here has DEFAULT_SCOPES.
+        self.token_scopes: dict[str, frozenset[str]] = {}
         self.url_max_age_s: float = 3 * 3600
         self.clock_offset_s: float = 0.0
         self.requests: list[tuple[str, str]] = []
@@ -361,18 +372,36 @@ class FakeConcrexit(ServedOnLoopback):
             return self._serve_file(method, url.path, query.get("sig"))
         if not url.path.startswith("/api/"):
             return _html(404, "Not Found")
-        if not self._authorized(authorization):
+        token = self._token_of(authorization)
+        if token is None:
+            # REST_FRAMEWORK lists SessionAuthentication first (website/thaliawebsite/settings.py:879-882),
+            # which has no WWW-Authenticate challenge, so DRF answers NotAuthenticated with 403, not 401.
             return _json(403, {"detail": NOT_AUTHENTICATED})
         if method != "GET":
             return _json(405, {"detail": f'Method "{method}" not allowed.'})
         with self._lock:
             if url.path == "/api/v2/photos/albums/":
-                return self._album_list(query)
+                # AlbumListView: required_scopes = ["photos:read"] (website/photos/api/v2/views.py:35-38).
+                return self._scoped(token, "photos:read") or self._album_list(query)
             if match := _ALBUM_RE.fullmatch(url.path):
-                return self._album_detail(match[1])
+                # AlbumDetailView: the same scope (website/photos/api/v2/views.py:47-50).
+                return self._scoped(token, "photos:read") or self._album_detail(match[1])
             if match := _EVENT_RE.fullmatch(url.path):
-                return self._event(int(match[1]))
+                # EventDetailView: required_scopes = ["events:read"] (website/events/api/v2/views.py:79-80).
+                return self._scoped(token, "events:read") or self._event(int(match[1]))
         return _json(404, {"detail": NOT_FOUND})
+
+    def _scoped(self, token: str, scope: str) -> _Response | None:
+        """403 when the token lacks the view's scope, else None (go on).
+
+        IsAuthenticatedOrTokenHasScope lets an OAuth2-authenticated request in only through
+        TokenHasScope (django-oauth-toolkit oauth2_provider/contrib/rest_framework/permissions.py:115-122),
+        which is False for a token without the scope (permissions.py:29-46; concrexit leaves
+        ERROR_RESPONSE_WITH_SCOPES off, so the body is DRF's plain PermissionDenied).
+        """
+        if scope in self.token_scopes.get(token, DEFAULT_SCOPES):
+            return None
+        return _json(403, {"detail": PERMISSION_DENIED})
 
     def _take_fault(self, raw_path: str) -> _Fault | None:
         with self._lock:
@@ -384,9 +413,12 @@ class FakeConcrexit(ServedOnLoopback):
                     return fault
         return None
 
-    def _authorized(self, authorization: str | None) -> bool:
+    def _token_of(self, authorization: str | None) -> str | None:
+        """The bearer token of a request when it is one the site accepts, else None."""
         parts = (authorization or "").split()
-        return len(parts) == 2 and parts[0].lower() == "bearer" and parts[1] in self.tokens
+        if len(parts) == 2 and parts[0].lower() == "bearer" and parts[1] in self.tokens:
+            return parts[1]
+        return None
 
     def _album_list(self, query: dict[str, str]) -> _Response:
         albums = [album for album in self._albums.values() if not album.hidden]
@@ -418,6 +450,8 @@ class FakeConcrexit(ServedOnLoopback):
         if album is None or album.hidden:
             return _json(404, {"detail": NOT_FOUND})
         if not album.accessible:
+            # AlbumDetailView.retrieve raises PermissionDenied when the member may not open the album
+            # (website/photos/api/v2/views.py:53-56, photos/services.py:26-36).
             return _json(403, {"detail": PERMISSION_DENIED})
         payload = self._album_json(album)
         payload["photos"] = [self._photo_json(self._photos[pk]) for pk in sorted(album.photo_pks)]

@@ -92,10 +92,36 @@ def test_a_run_that_cannot_list_the_albums_is_recorded_with_its_error(
     assert [run.albums, run.photos_new, run.photos_encoded] == [0, 0, 0]
 
 
+def test_a_run_from_a_folder_that_is_not_there_is_recorded_with_its_error(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-folder"
+
+    with pytest.raises(CommandError, match=f"^Import failed: {missing} is not a folder$"):
+        run_folder_import(missing)
+
+    run = ImportRun.objects.get()
+    assert (run.source, run.location, run.error) == ("folder", str(missing), f"{missing} is not a folder")
+    assert run.finished is not None
+    assert [run.albums, run.photos_new, run.photos_encoded] == [0, 0, 0]
+
+
+def test_a_run_against_a_website_that_is_down_is_recorded_with_its_error(
+    fake_concrexit: FakeConcrexit, media_root: Path
+) -> None:
+    fake_concrexit.down = True
+
+    with pytest.raises(CommandError, match=r"^Import failed: .*HTTP 503$"):
+        call_command("import_albums", workers=1, no_progress=True, stdout=io.StringIO())
+
+    run = ImportRun.objects.get()
+    assert (run.source, run.location) == ("concrexit", fake_concrexit.base_url)
+    assert run.error == f"{fake_concrexit.base_url}/api/v2/photos/albums/?limit=50&offset=0: HTTP 503"
+    assert run.finished is not None
+
+
 def test_import_run_services_write_the_summary_fields() -> None:
     run = import_run_start(source="folder", location="/srv/photos")
     assert run.finished is None
-    from faces.importer import ImportSummary
+    from faces.imports.summary import ImportSummary
 
     summary = ImportSummary(albums=3, photos_new=5, photos_failed=2, faces=7, matches=1, errors=["a", "b"])
     import_run_finish(run=run, summary=summary)

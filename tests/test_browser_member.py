@@ -361,7 +361,7 @@ def test_the_admin_works_under_the_content_security_policy(
     reference = reference_with(ada, unit(0))
     for _ in range(3):
         matched_photo(ada, reference, album=gala)
-    from faces.importer import ImportSummary
+    from faces.imports.summary import ImportSummary
 
     night = ImportSummary(albums=4, photos_new=30, photos_unchanged=12, photos_encoded=29, photos_failed=1)
     night.faces, night.matches, night.errors = 51, 7, ["photo Gala/broken.jpg: not an image"]

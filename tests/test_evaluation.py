@@ -40,8 +40,11 @@ def labelled_folder(root: Path, examples: Path, rows: list[str]) -> Path:
 
 
 def evaluate_databases() -> list[str]:
+    """Throw-away databases of this test database's evaluations (other checkouts on the
+    same server may be evaluating at the same moment under their own names)."""
+    own = connection.settings_dict["NAME"].replace("\\", "\\\\").replace("_", "\\_").replace("%", "\\%")
     with connection.cursor() as cursor:
-        cursor.execute("SELECT datname FROM pg_database WHERE datname LIKE %s", ["%\\_evaluate\\_%"])
+        cursor.execute("SELECT datname FROM pg_database WHERE datname LIKE %s", [f"{own}\\_evaluate\\_%"])
         return [name for (name,) in cursor.fetchall()]
 
 

@@ -180,6 +180,24 @@ def test_events_endpoint(fake: FakeConcrexit) -> None:
     assert get(fake.base_url + "/api/v2/events/12/").status_code == 403
 
 
+def test_a_token_without_the_views_scope_is_refused(fake: FakeConcrexit) -> None:
+    fake.add_event(12, "Spring gala", dt.datetime(2024, 5, 3, 20, 0))
+    fake.add_album("party", "Party", [image_bytes()], event=12)
+    fake.token_scopes[fake.token] = frozenset({"events:read"})
+
+    albums = api(fake, ALBUMS)
+
+    assert (albums.status_code, albums.json()) == (
+        403,
+        {"detail": "You do not have permission to perform this action."},
+    )
+    assert api(fake, f"{ALBUMS}party/").status_code == 403
+    assert api(fake, "/api/v2/events/12/").status_code == 200
+    fake.token_scopes[fake.token] = frozenset({"photos:read"})
+    assert api(fake, "/api/v2/events/12/").status_code == 403
+    assert api(fake, ALBUMS).status_code == 200
+
+
 def test_file_variants_download_without_auth(fake: FakeConcrexit, tmp_path: Path) -> None:
     original = tmp_path / "photo.png"
     original.write_bytes(image_bytes((64, 48)))

@@ -25,15 +25,16 @@ from django.core.management import call_command
 from django.db import connection
 from django.utils import timezone
 
-from faces import distributed, engine, services
-from faces.importer import ImportSummary
+from faces import engine, services
+from faces.imports import distributed, tasks
+from faces.imports.summary import ImportSummary
 from faces.models import Album, FaceEncoding, Match, Photo
-from faces.services import concrexit_source
 from faces.sources import SourceAlbum
 from members.services import reference_add
 from tests.conftest import REPO, make_album_folder, use_website
 from tests.factories import MemberFactory
 from tests.fake_concrexit import FakeConcrexit
+from thalia.services import website_source
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -183,13 +184,13 @@ def test_a_task_run_twice_stores_nothing_twice(celery: FakeConcrexit, tmp_path: 
 
     # Run here, and queued again (twice): every run finds the photos not pending.
     assert [distributed.import_photo(photo_id) for photo_id in ids] == ["skipped", "skipped"]
-    distributed.enqueue(ids + ids)
+    tasks.enqueue(ids + ids)
     # The worker takes tasks in order: once a photo queued after them is done, they have run.
     album = Album.objects.get(source_id="Twice")
     marker = Photo.objects.create(album=album, source_id="Twice/marker.jpg", origin="Twice/obama3.jpg")
     (root / "Twice" / "obama3.jpg").write_bytes((examples / "obama3.jpg").read_bytes())
     summary = ImportSummary()
-    distributed.enqueue([marker.pk])
+    tasks.enqueue([marker.pk])
     distributed.wait([marker.pk], wait_s=300, summary=summary, progress=None)
 
     assert (summary.photos_encoded, summary.faces) == (1, 1)
@@ -204,7 +205,7 @@ def test_a_website_photo_whose_urls_went_stale_in_the_queue_is_refreshed_by_the_
 ) -> None:
     site = celery
     pks = site.add_album("queued-long", "Queued long", [examples / "obama2.jpg", examples / "two_people.jpg"])
-    source = concrexit_source()
+    source = website_source()
     remote = SourceAlbum("queued-long", "Queued long")
     services.album_sync(
         source="concrexit", location=source.base_url, remote=remote, listing=source.photos(remote)
@@ -216,7 +217,7 @@ def test_a_website_photo_whose_urls_went_stale_in_the_queue_is_refreshed_by_the_
     ids = list(Photo.objects.order_by("id").values_list("id", flat=True))
 
     summary = ImportSummary()
-    distributed.enqueue(ids)
+    tasks.enqueue(ids)
     distributed.wait(ids, wait_s=300, summary=summary, progress=None)
 
     assert (summary.photos_encoded, summary.photos_failed, summary.faces) == (2, 0, 3)

@@ -25,14 +25,15 @@ from django.core.management import CommandError, call_command
 from django.db.models import F
 from PIL import Image
 
-from faces.importer import ImportSummary, run_import
-from faces.models import Album, FaceEncoding, Match, Photo
-from faces.services import concrexit_source
+from faces.imports.importer import run_import
+from faces.imports.summary import ImportSummary
+from faces.models import Album, FaceEncoding, ImportRun, Match, Photo
 from faces.sources import SourceError
-from faces.sources.concrexit import ConcrexitSource
 from members.services import reference_add
 from tests.factories import MemberFactory
 from tests.fake_concrexit import FakeConcrexit
+from thalia.client import ConcrexitSource
+from thalia.services import website_source
 
 pytestmark = pytest.mark.django_db
 
@@ -64,7 +65,7 @@ def import_command(**options: object) -> tuple[list[int], str]:
 
 def import_run(**options: object) -> ImportSummary:
     """run_import with the website source; `seconds` zeroed so summaries compare exactly."""
-    summary = run_import(concrexit_source(), workers=1, **options)  # type: ignore[arg-type]
+    summary = run_import(website_source(), workers=1, **options)  # type: ignore[arg-type]
     return dataclasses.replace(summary, seconds=0.0)
 
 
@@ -224,6 +225,55 @@ def test_albums_without_date_are_ordered_by_import_time(fake: FakeConcrexit) -> 
     ]
     # The gala's date is known: only the new album's event is asked.
     assert [p for p in api_requests(fake, start) if p.startswith("/api/v2/events/")] == ["/api/v2/events/4/"]
+
+
+def test_a_token_without_events_read_imports_albums_without_dates_and_says_so_once(
+    fake: FakeConcrexit, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake.token_scopes[fake.token] = frozenset({"photos:read"})  # the site answers events with 403
+    fake.add_event(3, "Gala", dt.datetime(2022, 11, 18, 20, 0))
+    fake.add_event(4, "Symposium", dt.datetime(2024, 2, 1, 9, 0))
+    fake.add_album("gala", "Gala", [tiny("green")], event=3)
+    fake.add_album("symposium", "Symposium", [tiny("white")], event=4)
+
+    numbers, err = import_command()
+
+    notice = (
+        "albums get no date: the website refused its events API (HTTP 403), so Throwback's token lacks the "
+        "events:read scope. Run `manage.py connect_thalia` again with events:read in THALIA_CONNECT_SCOPES "
+        "(the default), or give THALIA_ACCESS_TOKEN that scope"
+    )
+    assert numbers[:2] == [2, 2]
+    assert list(Album.objects.values_list("source_id", "date")) == [("symposium", None), ("gala", None)]
+    assert err == f"  {notice}\n"
+    assert ImportRun.objects.get().errors == notice
+    assert [record.getMessage() for record in caplog.records if record.levelname == "WARNING"] == [notice]
+    # Asked once: the second album's event is not asked after the refusal.
+    assert [p for p in api_requests(fake) if p.startswith("/api/v2/events/")] == ["/api/v2/events/3/"]
+
+    # With the scope the next run fills in the dates.
+    del fake.token_scopes[fake.token]
+    import_command()
+    assert list(Album.objects.values_list("source_id", "date")) == [
+        ("symposium", dt.date(2024, 2, 1)),
+        ("gala", dt.date(2022, 11, 18)),
+    ]
+    assert ImportRun.objects.order_by("-id").first().errors == ""  # type: ignore[union-attr]
+
+
+def test_dates_already_known_still_count_after_the_site_refuses_events(fake: FakeConcrexit) -> None:
+    fake.add_event(3, "Gala", dt.datetime(2022, 11, 18, 20, 0))
+    fake.add_album("lost-event", "Lost event", [tiny("red")], event=99)  # asked every run: the event is gone
+    fake.add_album("gala", "Gala", [tiny("green")], event=3)
+    import_run()
+    fake.token_scopes[fake.token] = frozenset({"photos:read"})
+
+    summary = import_run(since=dt.date(2023, 1, 1))
+
+    # The gala's stored date (2022) still puts it before --since, after the refusal.
+    assert summary.albums == 1
+    assert Album.objects.get(source_id="gala").date == dt.date(2022, 11, 18)
+    assert len(summary.errors) == 1 and summary.errors[0].startswith("albums get no date: ")
 
 
 def test_more_than_one_page_of_albums_is_imported(fake: FakeConcrexit, settings) -> None:  # type: ignore[no-untyped-def]
@@ -517,7 +567,7 @@ def test_urls_expiring_during_a_run_fail_those_photos_until_the_next_run(fake: F
 def test_a_long_run_refreshes_stale_urls_between_chunks(fake: FakeConcrexit, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """Photos are claimed and given URLs 8 at a time (one worker); once the
     URLs Throwback holds have gone stale, the next chunk fetches fresh ones."""
-    monkeypatch.setattr("faces.importer.BATCH_PHOTOS", 1)  # progress after every photo
+    monkeypatch.setattr("faces.imports.importer.BATCH_PHOTOS", 1)  # progress after every photo
     colors = ["red", "green", "blue", "yellow", "white", "black", "orange", "purple", "pink"]
     pks = fake.add_album("marathon", "Marathon", [tiny(c) for c in colors])
 

@@ -15,7 +15,7 @@ import pytest
 from django.core.files.storage import default_storage
 from django.core.management import CommandError, call_command
 
-from faces.importer import run_import
+from faces.imports.importer import run_import
 from faces.models import Album, FaceEncoding, Match, Photo
 from faces.sources.folder import FolderSource
 from members.services import reference_add

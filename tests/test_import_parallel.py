@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from faces import services
 from faces.engine import Analysis, DetectedFace, analyse
-from faces.importer import WORKER_DIED, run_import
+from faces.imports.importer import WORKER_DIED, run_import
 from faces.models import Album, FaceEncoding, Match, Photo
 from faces.sources.folder import FolderSource
 from members.services import reference_add

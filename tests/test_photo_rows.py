@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 from django.db.models.functions import ExtractYear
 
-from faces.models import Album, AlbumAccess, Dismissal, FaceEncoding, Match, Photo
+from faces.models import Album, Dismissal, FaceEncoding, Match, Photo
 from faces.selectors import member_years, photo_page
 from members.models import Member
 from tests.factories import AlbumFactory, MemberFactory, matched_photo, reference_with, unit
+from thalia.models import AlbumAccess
 
 pytestmark = pytest.mark.django_db
 

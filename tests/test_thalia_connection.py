@@ -20,15 +20,16 @@ from django.db import connection as db_connection
 from django.test import Client
 from django.utils import timezone
 
-from faces.management.commands.connect_thalia import parse_answer
-from faces.models import Album, ThaliaConnection
-from faces.services import concrexit_source
+from faces.models import Album, ImportRun
 from faces.sources import SourceAlbum, SourceError
-from faces.thalia_grant import importer_token_renew
-from members.checks import check_thalia_login
 from tests.factories import MemberFactory
 from tests.fake_oidc import FakeOIDC, MemberAwareConcrexit
 from tests.test_thalia_login import at_provider, provider, website  # noqa: F401  (fixtures)
+from thalia.checks import check_thalia_login
+from thalia.grant import importer_token_renew
+from thalia.management.commands.connect_thalia import parse_answer
+from thalia.models import ThaliaConnection
+from thalia.services import website_source
 
 CODE_PAGE = "http://testserver/accounts/thalia/code/"
 
@@ -39,7 +40,7 @@ def connect(client: Client, monkeypatch: pytest.MonkeyPatch, *, tamper_state: bo
     out = io.StringIO()
 
     def admin_answers(prompt: str) -> str:
-        url = re.search(r"http://\S+/user/oauth/authorize/\?\S+", out.getvalue())
+        url = re.search(r"http://\S+/authorize/\?\S+", out.getvalue())
         assert url is not None, out.getvalue()
         location = urlsplit(at_provider(url[0]))
         page = client.get(location.path + "?" + location.query).content.decode()
@@ -71,10 +72,14 @@ def test_connect_thalia_keeps_a_grant_that_imports_use(
     assert provider.live_access_tokens() == [stored.access_token]
     assert (stored.scope, stored.last_error) == ("photos:read events:read", "")
     assert stored.refresh_token and stored.refresh_token != stored.access_token
+    assert output.splitlines()[0] == (
+        "Asking for the scopes photos:read events:read. photos:read lists the albums and their photos; "
+        "events:read gives albums their dates."
+    )
     assert output.splitlines()[-1].startswith(
         f"Connected to {provider.base_url} with scope photos:read events:read; the access token lasts until "
     )
-    source = concrexit_source()
+    source = website_source()
     assert source.token == stored.access_token
     assert [album.source_id for album in source.albums()] == ["open"]
     call_command("import_albums", workers=1, no_progress=True, stdout=io.StringIO())
@@ -114,9 +119,9 @@ def test_the_stored_grant_comes_before_the_token_from_the_environment(
     settings,  # type: ignore[no-untyped-def]
 ) -> None:
     assert website.token == settings.THALIA_ACCESS_TOKEN
-    assert concrexit_source().token == connected.access_token
+    assert website_source().token == connected.access_token
     ThaliaConnection.objects.all().delete()
-    assert concrexit_source().token == website.token
+    assert website_source().token == website.token
 
 
 @pytest.mark.django_db
@@ -128,7 +133,7 @@ def test_a_token_about_to_expire_is_renewed_before_use(
     old = connected.access_token
     ThaliaConnection.objects.update(expires_at=timezone.now() + dt.timedelta(minutes=4))
 
-    source = concrexit_source()
+    source = website_source()
 
     renewed = ThaliaConnection.objects.get()
     assert provider.token_requests("refresh_token") == 1
@@ -148,7 +153,7 @@ def test_a_refused_token_is_renewed_once_and_the_request_retried(
     website.add_album("open", "Open", [])
     website.add_album("closed", "Closed", [])
     website.accessible_to[provider.user] = {"open"}
-    source = concrexit_source()
+    source = website_source()
     website.forget_token(connected.access_token)  # revoked at the site before it expired
 
     assert [album.source_id for album in source.albums()] == ["open"]
@@ -169,7 +174,7 @@ def test_a_refused_refresh_token_fails_clearly_and_is_recorded(
     ThaliaConnection.objects.update(refresh_token="revoked", expires_at=timezone.now())
 
     with pytest.raises(SourceError) as raised:
-        concrexit_source()
+        website_source()
 
     message = f"cannot renew Throwback's token for the website: {provider.base_url}/user/oauth/token/: HTTP 400 invalid_grant"
     assert (str(raised.value), raised.value.permanent) == (message, True)
@@ -215,12 +220,12 @@ def test_processes_renewing_at_once_make_one_refresh_and_share_its_token(
 def test_the_admin_shows_the_connection_but_never_its_tokens(
     connected: ThaliaConnection, admin_client: Client
 ) -> None:
-    page = admin_client.get(f"/admin/faces/thaliaconnection/{connected.pk}/change/").content.decode()
+    page = admin_client.get(f"/admin/thalia/thaliaconnection/{connected.pk}/change/").content.decode()
 
     assert "photos:read events:read" in page
     assert connected.access_token not in page
     assert connected.refresh_token not in page
-    assert admin_client.get("/admin/faces/thaliaconnection/add/").status_code == 403
+    assert admin_client.get("/admin/thalia/thaliaconnection/add/").status_code == 403
 
 
 @pytest.mark.parametrize(
@@ -269,9 +274,9 @@ def test_system_checks_refuse_a_bad_provider_address_and_member_scopes_without_o
     settings.THALIA_OIDC_SCOPES = "profile:read"
 
     assert [problem.id for problem in check_thalia_login()] == [
-        "members.E001",
-        "members.E002",
-        "members.E003",
+        "thalia.E001",
+        "thalia.E002",
+        "thalia.E003",
     ]
     settings.THALIA_OIDC_URL = "https://thalia.nu"
     settings.THALIA_OIDC_SCOPES = "openid photos:read"
@@ -292,7 +297,7 @@ def test_a_superuser_connects_throwback_in_the_browser(
 
     response = admin_client.get(location.path + "?" + location.query)
 
-    assert (response.status_code, response["Location"]) == (302, "/admin/faces/thaliaconnection/")
+    assert (response.status_code, response["Location"]) == (302, "/admin/thalia/thaliaconnection/")
     stored = ThaliaConnection.objects.get()
     assert stored.connected_by == admin_user.username
     assert provider.live_access_tokens() == [stored.access_token]
@@ -316,3 +321,127 @@ def test_only_a_superuser_may_connect_throwback(client: Client, provider: FakeOI
     client.force_login(MemberFactory(is_staff=True))
 
     assert client.get("/accounts/thalia/connect/").status_code == 403
+
+
+@pytest.mark.django_db
+def test_connect_thalia_says_that_albums_get_no_date_without_events_read(
+    client: Client,
+    provider: FakeOIDC,
+    monkeypatch: pytest.MonkeyPatch,
+    settings,  # type: ignore[no-untyped-def]
+) -> None:
+    settings.THALIA_CONNECT_SCOPES = "photos:read"
+
+    output = connect(client, monkeypatch)
+
+    assert ThaliaConnection.objects.get().scope == "photos:read"
+    assert output.splitlines()[-1] == (
+        "Without events:read imported albums get no date. Add events:read to THALIA_CONNECT_SCOPES "
+        "(it is in the default) and run connect_thalia again."
+    )
+
+
+@pytest.mark.django_db
+def test_connect_and_renewal_use_the_token_endpoint_the_discovery_document_names(
+    client: Client,
+    provider: FakeOIDC,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    provider.oauth_path = "/o/"  # not concrexit's layout: only discovery knows it
+
+    connect(client, monkeypatch)
+    monkeypatch.undo()
+    ThaliaConnection.objects.update(expires_at=timezone.now())
+    website_source()
+
+    assert (provider.calls("POST", "/o/token/"), provider.calls("POST", "/user/oauth/token/")) == (2, 0)
+    assert provider.token_requests("refresh_token") == 1
+    assert provider.live_access_tokens() == [ThaliaConnection.objects.get().access_token]
+    assert provider.calls("GET", "/.well-known/openid-configuration/") == 1  # kept, not asked again
+
+
+@pytest.mark.django_db
+def test_without_a_discovery_document_the_grant_falls_back_to_concrexits_layout(
+    client: Client,
+    provider: FakeOIDC,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    provider.discovery = False  # OpenID Connect switched off; OAuth 2 still works
+
+    connect(client, monkeypatch)
+    monkeypatch.undo()
+    ThaliaConnection.objects.update(expires_at=timezone.now())
+    website_source()
+
+    assert provider.calls("POST", "/user/oauth/token/") == 2
+    assert provider.token_requests("refresh_token") == 1
+    discovery = f"{provider.base_url}/.well-known/openid-configuration/"
+    assert (
+        f"{discovery}: HTTP 404, no OpenID Connect discovery document; "
+        f"using {provider.base_url}/user/oauth/token/"
+    ) in caplog.messages
+
+
+@pytest.mark.django_db
+def test_a_site_that_cannot_be_reached_fails_renewal_as_transient(
+    connected: ThaliaConnection, provider: FakeOIDC
+) -> None:
+    ThaliaConnection.objects.update(expires_at=timezone.now())
+    provider.stop()  # the discovery document was kept from connecting; the token endpoint is gone too
+
+    with pytest.raises(SourceError, match="cannot renew Throwback's token") as raised:
+        website_source()
+
+    assert raised.value.permanent is False
+
+
+@pytest.mark.django_db
+def test_connecting_in_the_browser_while_the_site_is_down_says_so(
+    admin_client: Client, provider: FakeOIDC
+) -> None:
+    provider.stop()
+
+    response = admin_client.get("/accounts/thalia/connect/")
+
+    assert response.status_code == 502
+    assert "The website did not connect Throwback: the website cannot be reached; try again later." in (
+        response.content.decode()
+    )
+
+
+@pytest.mark.django_db
+def test_an_import_whose_grant_was_revoked_leaves_its_run_with_the_error(
+    connected: ThaliaConnection, provider: FakeOIDC, website: MemberAwareConcrexit
+) -> None:
+    ThaliaConnection.objects.update(
+        refresh_token="revoked", expires_at=timezone.now()
+    )  # HTTP 400 invalid_grant
+
+    with pytest.raises(CommandError, match="^Import failed: cannot renew Throwback's token"):
+        call_command("import_albums", workers=1, no_progress=True, stdout=io.StringIO())
+
+    run = ImportRun.objects.get()
+    assert (run.source, run.location) == ("concrexit", website.base_url)
+    assert run.error == (
+        f"cannot renew Throwback's token for the website: {provider.base_url}/user/oauth/token/: "
+        "HTTP 400 invalid_grant"
+    )
+    assert run.finished is not None
+    assert website.requests == []  # it stopped before listing anything
+
+
+@pytest.mark.django_db
+def test_an_import_that_cannot_reach_the_site_to_renew_leaves_its_run_with_the_error(
+    connected: ThaliaConnection, provider: FakeOIDC, website: MemberAwareConcrexit
+) -> None:
+    ThaliaConnection.objects.update(expires_at=timezone.now())
+    provider.stop()
+
+    with pytest.raises(CommandError, match="^Import failed: cannot renew Throwback's token"):
+        call_command("import_albums", workers=1, no_progress=True, stdout=io.StringIO())
+
+    run = ImportRun.objects.get()
+    assert run.error.startswith(f"cannot renew Throwback's token for the website: {provider.base_url}/")
+    assert run.error.endswith(": ConnectionError")
+    assert run.finished is not None

@@ -14,11 +14,12 @@ import requests
 from django.contrib.auth import SESSION_KEY
 from django.test import Client
 
-from faces.models import Album, AlbumAccess, Match, Photo
+from faces.models import Album, Match, Photo
 from members.models import Member, ReferenceFace
 from tests.conftest import use_website
 from tests.factories import MemberFactory, PhotoFactory, face_with
 from tests.fake_oidc import FakeOIDC, MemberAwareConcrexit, s256
+from thalia.models import AlbumAccess
 
 CALLBACK = "http://testserver/accounts/thalia/callback/"
 CLIENT_ID = "throwback-test"
@@ -210,7 +211,7 @@ def test_without_a_client_id_there_is_no_thalia_login(client: Client, settings) 
 
 def assert_failure_page(response, status: int, message: str) -> None:  # type: ignore[no-untyped-def]
     assert response.status_code == status
-    assert response.templates[0].name == "members/thalia_login_failed.html"
+    assert response.templates[0].name == "thalia/login_failed.html"
     assert response.context["message"] == message
     assert SESSION_KEY not in response.wsgi_request.session
 
@@ -327,8 +328,34 @@ def test_the_provider_being_down_gives_a_clear_page(client: Client, provider: Fa
 
 
 @pytest.mark.django_db
-def test_an_id_token_from_another_issuer_is_refused(client: Client, provider: FakeOIDC) -> None:
-    provider.issuer = "http://127.0.0.1:9"
+def test_a_member_logs_in_with_the_issuer_concrexit_signs_with_its_trailing_slash(
+    client: Client, provider: FakeOIDC
+) -> None:
+    assert provider.issuer_url == f"{provider.base_url}/"  # what django-oauth-toolkit derives
+
+    response = log_in(client)
+
+    assert (response.status_code, response["Location"]) == (302, "/")
+    assert client.session[SESSION_KEY] == str(Member.objects.get(thalia_id="1").pk)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("form", ["{base}", "{base}/oidc"])
+def test_a_member_logs_in_through_a_provider_whose_discovery_names_another_issuer_form(
+    client: Client, provider: FakeOIDC, form: str
+) -> None:
+    provider.issuer = form.format(base=provider.base_url)  # as OIDC_ISS_ENDPOINT sets it
+
+    response = log_in(client)
+
+    assert (response.status_code, response["Location"]) == (302, "/")
+    assert Member.objects.get().thalia_id == "1"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("forged", ["http://127.0.0.1:9/", "{base}", "{base}//"])
+def test_an_id_token_from_another_issuer_is_refused(client: Client, provider: FakeOIDC, forged: str) -> None:
+    provider.id_token_issuer = forged.format(base=provider.base_url)
 
     assert_failure_page(
         log_in(client),
@@ -336,6 +363,68 @@ def test_an_id_token_from_another_issuer_is_refused(client: Client, provider: Fa
         "Thalia's answer could not be verified, so you are not logged in. Please start again.",
     )
     assert Member.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_a_provider_without_a_discovery_document_gives_a_clear_page(
+    client: Client, provider: FakeOIDC
+) -> None:
+    provider.discovery = False
+
+    response = client.get("/accounts/thalia/login/")
+
+    assert_failure_page(response, 502, "Thalia could not log you in right now. Please try again.")
+    assert provider.calls("GET", "/user/oauth/authorize/") == 0
+
+
+@pytest.mark.django_db
+def test_a_provider_that_is_down_at_the_start_gives_a_clear_page(client: Client, provider: FakeOIDC) -> None:
+    provider.stop()
+
+    assert_failure_page(
+        client.get("/accounts/thalia/login/"),
+        502,
+        "Thalia's website cannot be reached at the moment. Please try again in a few minutes.",
+    )
+
+
+@pytest.mark.django_db
+def test_a_discovery_document_naming_endpoints_on_another_site_is_refused(
+    client: Client, provider: FakeOIDC, caplog: pytest.LogCaptureFixture
+) -> None:
+    provider.issuer = "http://localhost:9/"  # the fake names its endpoints on the issuer's host
+
+    assert_failure_page(
+        client.get("/accounts/thalia/login/"), 502, "Thalia could not log you in right now. Please try again."
+    )
+    assert "authorization_endpoint 'http://localhost:9/user/oauth/authorize/' is not on" in caplog.text
+
+
+@pytest.mark.django_db
+def test_an_application_without_oidc_support_fails_with_a_clear_page_and_a_hint_in_the_log(
+    client: Client, provider: FakeOIDC, caplog: pytest.LogCaptureFixture
+) -> None:
+    provider.add_client(CLIENT_ID, {CALLBACK}, algorithm="")  # "No OIDC support" at the website
+
+    assert_failure_page(log_in(client), 502, "Thalia could not log you in right now. Please try again.")
+    assert "status: 500" in caplog.text
+    assert "(is the OAuth application's algorithm set to RSA at the website?)" in caplog.text
+    assert Member.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_the_discovery_document_is_read_once_and_names_every_endpoint(
+    client: Client, provider: FakeOIDC
+) -> None:
+    provider.oauth_path = "/o/"  # not concrexit's layout: only discovery knows it
+
+    first, second = log_in(client), log_in(Client())
+
+    assert [response["Location"] for response in (first, second)] == ["/", "/"]  # type: ignore[index]
+    assert provider.calls("GET", "/.well-known/openid-configuration/") == 1
+    assert provider.calls("GET", "/o/authorize/") == 2
+    assert (provider.calls("POST", "/o/token/"), provider.calls("GET", "/o/keys/")) == (2, 2)
+    assert provider.calls("GET", "/o/info/") == 2
 
 
 @pytest.mark.django_db

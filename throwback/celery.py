@@ -1,7 +1,7 @@
 """The Celery app for the distributed import (`celery -A throwback worker`).
 
 Configured from Django's settings (the CELERY_* names, see settings.py and
-the README); tasks are found in each app's tasks.py. Only imported when
+the README); the tasks are in faces/imports/tasks.py. Only imported when
 CELERY_BROKER_URL is set or a Celery worker starts.
 """
 
@@ -15,4 +15,6 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "throwback.settings")
 
 app = Celery("throwback")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.autodiscover_tasks()
+# The import's tasks live in the faces.imports package, not at an app's top
+# level, where autodiscover_tasks() would look by default.
+app.autodiscover_tasks(["faces.imports"])

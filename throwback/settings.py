@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "members",
     "faces",
+    "thalia",
     "throwback",  # the project's own system checks (throwback/checks.py)
 ]
 
@@ -310,11 +311,11 @@ THALIA_RETRIES = env_int("THALIA_RETRIES", 3, minimum=0)
 THALIA_FILE_HOSTS = env_list("THALIA_FILE_HOSTS", [])
 
 # --- Log in with Thalia; Throwback's own connection to the website ----------
-# (issue 7: members/ logs members in, faces/ keeps the grants; see docs/architecture.md)
-AUTHENTICATION_BACKENDS += ["members.oidc.ThaliaBackend"]  # after axes and the local accounts
+# (all in thalia/; see docs/architecture.md)
+AUTHENTICATION_BACKENDS += ["thalia.login.ThaliaBackend"]  # after axes and the local accounts
 # Refreshes a Thalia member's accessible albums when they are stale.
 MIDDLEWARE.insert(
-    MIDDLEWARE.index("axes.middleware.AxesMiddleware"), "members.thalia_session.album_access_middleware"
+    MIDDLEWARE.index("axes.middleware.AxesMiddleware"), "thalia.session.album_access_middleware"
 )
 # The OpenID Connect provider: concrexit serves it under /user/oauth/ of its site.
 THALIA_OIDC_URL = env_str("THALIA_OIDC_URL", THALIA_API_URL).rstrip("/")

@@ -28,4 +28,5 @@ urlpatterns = [
     path("api/", include((api_patterns, "api"))),
     path("", include("faces.urls")),
     path("", include("members.urls")),
+    path("", include("thalia.urls")),
 ]

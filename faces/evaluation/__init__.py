@@ -11,7 +11,7 @@ photos") for folders in its format (a `labels.csv` with `file`,
    tried. `distractor` images and `unknown` faces are never enrolled.
 2. Every labelled image (`file`; LFW's `alt_file` twins are the same photos
    and are left out) is imported as an event photo with
-   `faces.importer.run_import` from a `FolderSource`: one album per folder,
+   `faces.imports.importer.run_import` from a `FolderSource`: one album per folder,
    made of symbolic links in a temporary directory, never copies.
 3. The import stores `Match` rows at the largest threshold evaluated; each
    smaller threshold is a cut of the stored `Match.distance` (a match at

@@ -162,7 +162,7 @@ def _import(
     progress: Callable[[int, int], None] | None,
 ) -> None:
     """Link the images flat into one album folder per labelled folder and import them."""
-    from faces.importer import run_import
+    from faces.imports.importer import run_import
     from faces.sources.folder import FolderSource
 
     for image in images:

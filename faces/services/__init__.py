@@ -7,9 +7,9 @@ their matches in one transaction.
 The functions live in modules by concern and are all importable from here
 (`from faces import services; services.photo_store(...)`):
 `photos` (album sync, storing a photo's faces, photo files), `claims` (import
-claims and batched stores), `matches` (selfie matches, "not me"), `website`
-(the website's API client, signed URLs, a member's albums) and `history`
-(import runs).
+claims and batched stores), `matches` (selfie matches, "not me") and `history`
+(import runs). The website's signed URLs and a member's albums are
+`thalia.services`.
 """
 
 from __future__ import annotations
@@ -39,29 +39,17 @@ from faces.services.photos import (
     photo_store,
     photos_reencode,
 )
-from faces.services.website import (
-    REFRESH_FAILURE_MEMORY_S,
-    album_access_refresh,
-    album_access_store,
-    concrexit_source,
-    photo_urls_refresh,
-    url_is_fresh,
-)
 
 __all__ = [
     "IMPORT_RUN_COUNTS",
-    "REFRESH_FAILURE_MEMORY_S",
     "AlbumSync",
     "ImportSummaryLike",
     "Outcome",
     "Recorded",
-    "album_access_refresh",
-    "album_access_store",
     "album_sync",
     "claim_token",
     "claims_recover",
     "claims_release",
-    "concrexit_source",
     "engine_options",
     "import_run_finish",
     "import_run_start",
@@ -70,10 +58,8 @@ __all__ = [
     "photo_content_type",
     "photo_dismiss",
     "photo_store",
-    "photo_urls_refresh",
     "photos_claim",
     "photos_record",
     "photos_reencode",
     "reference_match",
-    "url_is_fresh",
 ]

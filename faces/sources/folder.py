@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,11 +21,24 @@ IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", 
 
 class FolderSource:
     kind = "folder"
+    file_origins: tuple[str, ...] = ()  # files are read, never downloaded
 
     def __init__(self, root: Path | str) -> None:
-        self.root = Path(root).resolve()
+        self.root = self.resolve(root)
         if not self.root.is_dir():
             raise SourceError(f"{root} is not a folder", permanent=True)
+
+    @staticmethod
+    def resolve(root: Path | str) -> Path:
+        """The absolute folder a root names: its `location`, also before it is checked."""
+        return Path(root).resolve()
+
+    @property
+    def location(self) -> str:
+        return str(self.root)
+
+    def event_date(self, event_id: int) -> dt.date | None:
+        return None  # folders have no events
 
     def albums(self) -> Iterator[SourceAlbum]:
         """Sub-folders in name order (hidden ones, starting with '.', skipped)."""

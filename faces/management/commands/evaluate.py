@@ -12,7 +12,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from faces.evaluation import EvaluationError, evaluate, format_report
-from faces.importer import default_workers
+from faces.imports.importer import default_workers
 
 DEFAULT_THRESHOLDS = "0.40,0.45,0.49,0.55,0.60"
 

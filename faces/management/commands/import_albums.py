@@ -9,18 +9,13 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError, InterfaceError, OperationalError, connection
 
-from faces.importer import (
-    DEFAULT_WAIT_S,
-    ImportSummary,
-    default_workers,
-    location_of,
-    printable,
-    run_import,
-)
-from faces.models import ImportRun
-from faces.services import concrexit_source, import_run_finish, import_run_start
-from faces.sources import SourceError
+from faces.imports.importer import DEFAULT_WAIT_S, default_workers, printable, run_import
+from faces.imports.summary import ImportSummary
+from faces.models import Album, ImportRun
+from faces.services import import_run_finish, import_run_start
+from faces.sources import Source, SourceError
 from faces.sources.folder import FolderSource
+from thalia.services import website_location, website_source
 
 
 class Command(BaseCommand):
@@ -58,15 +53,18 @@ class Command(BaseCommand):
             raise CommandError("--workers must be at least 1")
         if options["timeout"] <= 0:
             raise CommandError("--timeout must be more than 0 seconds")
-        try:
-            source = FolderSource(options["folder"]) if options["folder"] else concrexit_source()
-        except SourceError as exc:
-            raise CommandError(f"Import failed: {exc}") from exc
         # Import history for the admin: a row when the run starts, its summary
-        # (or why it stopped) when it ends.
-        run = import_run_start(source=source.kind, location=printable(location_of(source)))
+        # (or why it stopped) when it ends, also when the source cannot even
+        # be opened (a bad folder; the website down or refusing to renew
+        # Throwback's token).
+        folder = options["folder"]
+        run = import_run_start(
+            source=Album.Source.FOLDER if folder else Album.Source.CONCREXIT,
+            location=printable(str(FolderSource.resolve(folder))) if folder else website_location(),
+        )
         progress = self._progress(options["no_progress"])
         try:
+            source: Source = FolderSource(folder) if folder else website_source()
             summary = run_import(
                 source,
                 workers=workers,

@@ -1,13 +1,13 @@
 """The import beyond one machine: one Celery task per photo.
 
 With CELERY_BROKER_URL set, `import_albums` syncs the albums as usual, then
-`enqueue()` queues one `faces.tasks.import_photo` task per pending photo and
+`tasks.enqueue()` queues one `faces.import_photo` task per pending photo and
 `wait()` follows them in the database. Any number of `celery -A throwback
 worker` processes, on any machines with the same settings, run
 `import_photo()`: claim the photo, read or download it, encode it with the
 models that worker process loaded once, and store it with the same service
-as the in-process import (`services.photos_record`). Celery itself is
-imported only when a task is queued (and by the workers).
+as the in-process import (`services.photos_record`). This module does not
+import Celery (tasks.py does, and is loaded only with a broker).
 """
 
 from __future__ import annotations
@@ -19,32 +19,19 @@ from collections.abc import Callable, Iterator, Sequence
 from django.conf import settings
 
 from faces import services
-from faces.importer import ImportSummary, jobs_for
+from faces.imports.jobs import jobs_for
+from faces.imports.summary import ImportSummary
+from faces.imports.workers import encode_job
 from faces.models import Album, FaceEncoding, Match, Photo
-from faces.sources import SourceError
-from faces.sources.concrexit import ConcrexitSource
+from faces.sources import Source, SourceError
 from faces.sources.folder import FolderSource
-from faces.workers import encode_job
+from thalia import services as website
 
 logger = logging.getLogger(__name__)
 
 POLL_S = 1.0
 IDS_PER_QUERY = 5000
 MAX_ERRORS = 100
-
-
-def enqueue(photo_ids: Sequence[int]) -> None:
-    """Queue one task per photo on CELERY_TASK_DEFAULT_QUEUE, over one broker connection."""
-    if not photo_ids:
-        return
-    from faces.tasks import import_photo
-    from throwback.celery import app
-
-    with app.producer_or_acquire() as producer:
-        for photo_id in photo_ids:
-            import_photo.apply_async(
-                args=(photo_id,), queue=settings.CELERY_TASK_DEFAULT_QUEUE, producer=producer
-            )
 
 
 def wait(
@@ -133,14 +120,14 @@ def import_photo(photo_id: int) -> str:
     return "failed" if photo_id in recorded.failed else "skipped"
 
 
-_sources: dict[tuple[str, str], ConcrexitSource] = {}
+_sources: dict[tuple[str, str], Source] = {}
 
 
-def _source(album: Album) -> ConcrexitSource | FolderSource:
+def _source(album: Album) -> Source:
     """The album's source as this worker sees it (one website session per worker process)."""
     if album.source == Album.Source.FOLDER:
         return FolderSource(album.location)
     key = (settings.THALIA_API_URL, settings.THALIA_ACCESS_TOKEN)
     if key not in _sources:
-        _sources[key] = services.concrexit_source()
+        _sources[key] = website.website_source()
     return _sources[key]

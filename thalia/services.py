@@ -1,16 +1,27 @@
-"""The website (concrexit): its API client from settings, signed photo URLs, album access.
+"""The association website as the rest of Throwback sees it: thalia's public interface.
 
-The website hands out photo URLs that expire; `url_is_fresh` and
-`photo_urls_refresh` keep the cached ones usable. `concrexit_source` builds
-the API client with Throwback's stored grant. A Thalia member's accessible
-albums are asked with their own token and stored (`album_access_refresh`).
+faces/ and members/ use the website only through the functions here (plus
+the URLs in thalia/urls.py and the login backend and middleware named in
+settings); what crosses is plain data, Throwback's models and
+`faces.sources` types, never an HTTP object or error.
+
+- `website_source()`: the photos API as a `faces.sources.Source` for the
+  importer and pages, with Throwback's stored grant (renewed as needed);
+  `website_location()`, its address as imports record it.
+- The signed URL cache: the website hands out photo URLs that expire;
+  `url_is_fresh` and `photo_urls_refresh` keep the cached ones usable,
+  `photo_fetcher` (for encoding workers) and `photo_download` (for a
+  member's download) fetch the file.
+- A Thalia member's accessible albums, asked with their own token and stored
+  (`album_access_refresh`, `album_access_store`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from django.conf import settings
@@ -18,11 +29,12 @@ from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
-from faces import thalia_grant
-from faces.models import Album, AlbumAccess, Photo
-from faces.sources import SourceAlbum, SourceError
-from faces.sources.concrexit import ConcrexitSource
-from faces.sources.concrexit_oauth import OAuthError
+from faces.models import Album, Photo
+from faces.sources import MAX_PHOTO_BYTES, Source, SourceAlbum, SourceError
+from thalia import grant
+from thalia.client import ConcrexitSource, download
+from thalia.models import AlbumAccess
+from thalia.oauth import OAuthError
 
 if TYPE_CHECKING:
     from members.models import Member
@@ -64,8 +76,13 @@ def url_is_fresh(photo: PhotoLike, *, now: dt.datetime, margin_s: int) -> bool:
     return expires - dt.timedelta(seconds=margin_s) > now
 
 
-def concrexit_source(*, for_page: bool = False) -> ConcrexitSource:
-    """The website's API from settings.
+def website_location() -> str:
+    """The website's address as imports record it (`Source.location`, Album.location)."""
+    return str(settings.THALIA_API_URL).rstrip("/")
+
+
+def website_source(*, for_page: bool = False) -> Source:
+    """The website's API from settings: a `faces.sources.Source`.
 
     The token is Throwback's stored grant (`manage.py connect_thalia`),
     renewed when it is about to expire and once more when the site refuses
@@ -74,7 +91,7 @@ def concrexit_source(*, for_page: bool = False) -> ConcrexitSource:
     site costs a member seconds, not minutes.
     """
     try:
-        stored = thalia_grant.importer_token()
+        stored = grant.importer_token()
     except OAuthError as exc:
         raise SourceError(
             f"cannot renew Throwback's token for the website: {exc}", permanent=exc.permanent
@@ -91,7 +108,7 @@ def concrexit_source(*, for_page: bool = False) -> ConcrexitSource:
 
 def _renew_stored_token(rejected: str) -> str | None:
     try:
-        return thalia_grant.importer_token_renew(rejected=rejected)
+        return grant.importer_token_renew(rejected=rejected)
     except OAuthError as exc:
         logger.warning("the website refused Throwback's token and renewing it failed: %s", exc)
         return None
@@ -101,7 +118,7 @@ REFRESH_FAILURE_MEMORY_S = 60
 
 
 def photo_urls_refresh(
-    photos: Sequence[PhotoLike], *, for_page: bool = False, source: ConcrexitSource | None = None
+    photos: Sequence[PhotoLike], *, for_page: bool = False, source: Source | None = None
 ) -> None:
     """Re-fetch signed URLs for website photos about to expire.
 
@@ -122,7 +139,7 @@ def photo_urls_refresh(
         return
     if source is None:
         try:
-            source = concrexit_source(for_page=for_page)
+            source = website_source(for_page=for_page)
         except SourceError as exc:
             logger.warning("cannot refresh photo URLs: %s", exc)
             return
@@ -150,6 +167,47 @@ def photo_urls_refresh(
             if photo.pk in by_id:
                 by_id[photo.pk].remote_urls, by_id[photo.pk].urls_fetched_at = item.urls, fetched
         Photo.objects.bulk_update(updated, ["remote_urls", "urls_fetched_at"], batch_size=500)
+
+
+def photo_fetcher(photo: PhotoLike, *, source: Source) -> Callable[[], bytes]:
+    """How an encoding worker downloads a website photo: a picklable call of `download`.
+
+    The THALIA_ENCODE_VARIANT file (else `full`), from the URLs the photo
+    has now: refresh them first (`photo_urls_refresh`) when they may be
+    stale. The call raises SourceError; it imports no Django code.
+    """
+    url = photo.remote_urls.get(settings.THALIA_ENCODE_VARIANT) or photo.remote_urls.get("full", "")
+    return functools.partial(
+        download,
+        url,
+        allowed_origins=source.file_origins,
+        max_bytes=MAX_PHOTO_BYTES,
+        timeout_s=settings.THALIA_TIMEOUT_SECONDS,
+        retries=settings.THALIA_RETRIES,
+    )
+
+
+def photo_download(photo: Photo) -> bytes:
+    """A website photo's full-size file for a member's download, fetched on the server.
+
+    Its signed URL is refreshed first when about to expire (a page's short
+    timeout, no retries). Raises SourceError when the link has expired and
+    could not be renewed, or the file cannot be had.
+    """
+    photo_urls_refresh([photo], for_page=True)
+    url = photo.remote_urls.get("full") or photo.remote_urls.get(settings.THALIA_DISPLAY_VARIANT)
+    if not url or not url_is_fresh(photo, now=timezone.now(), margin_s=0):
+        raise SourceError(
+            "the website's link to this photo has expired and could not be renewed", permanent=False
+        )
+    source = website_source(for_page=True)
+    return download(
+        url,
+        allowed_origins=source.file_origins,
+        max_bytes=MAX_PHOTO_BYTES,
+        timeout_s=settings.THALIA_TIMEOUT_SECONDS,
+        retries=0,
+    )
 
 
 # --- The website albums a Thalia member may see ---------------------------------

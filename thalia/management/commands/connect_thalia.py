@@ -11,8 +11,9 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from faces import thalia_grant
-from faces.sources import concrexit_oauth as oauth
+from thalia import grant, oauth
+
+SCOPES_NEEDED = "photos:read lists the albums and their photos; events:read gives albums their dates."
 
 
 class Command(BaseCommand):
@@ -36,9 +37,16 @@ class Command(BaseCommand):
         redirect_uri = options["redirect_uri"]
         verifier, challenge = oauth.pkce_pair()
         state = secrets.token_urlsafe(16)
-        url = oauth.authorization_url(
-            redirect_uri=redirect_uri, scope=settings.THALIA_CONNECT_SCOPES, state=state, challenge=challenge
-        )
+        try:
+            url = oauth.authorization_url(
+                redirect_uri=redirect_uri,
+                scope=settings.THALIA_CONNECT_SCOPES,
+                state=state,
+                challenge=challenge,
+            )
+        except oauth.OAuthError as exc:
+            raise CommandError(f"The website cannot be reached: {exc}") from exc
+        self.stdout.write(f"Asking for the scopes {settings.THALIA_CONNECT_SCOPES}. {SCOPES_NEEDED}")
         self.stdout.write(
             "Open this address, log in with an account that may see the albums and allow access:"
         )
@@ -51,7 +59,7 @@ class Command(BaseCommand):
                 "That code belongs to another attempt (its state differs): run connect_thalia again"
             )
         try:
-            connection = thalia_grant.connection_connect(
+            connection = grant.connection_connect(
                 code=code, verifier=verifier, redirect_uri=redirect_uri, connected_by=getpass.getuser()
             )
         except oauth.OAuthError as exc:
@@ -61,6 +69,14 @@ class Command(BaseCommand):
             f"Connected to {settings.THALIA_OIDC_URL} with scope {connection.scope or '(unknown)'}; "
             f"the access token lasts until {expires} and is renewed automatically."
         )
+        granted = connection.scope.split()
+        if granted and "events:read" not in granted:
+            self.stdout.write(
+                self.style.WARNING(
+                    "Without events:read imported albums get no date. Add events:read to "
+                    "THALIA_CONNECT_SCOPES (it is in the default) and run connect_thalia again."
+                )
+            )
 
 
 def parse_answer(answer: str) -> tuple[str, str | None]:

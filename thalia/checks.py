@@ -1,4 +1,4 @@
-"""System checks for members: "Log in with Thalia" (and the website address it shares with connect_thalia)."""
+"""System checks for the website: "Log in with Thalia" (and the address it shares with connect_thalia)."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ from django.core.checks import Error, register
 
 # Scopes logging in with Thalia needs: (scope, why, check id).
 REQUIRED_SCOPES = (
-    ("openid", "Logging in needs an ID token: e.g. 'openid photos:read'.", "members.E002"),
+    ("openid", "Logging in needs an ID token: e.g. 'openid photos:read'.", "thalia.E002"),
     (
         "photos:read",
         "Throwback asks the site with the member's token which albums they may see.",
-        "members.E003",
+        "thalia.E003",
     ),
 )
 
@@ -28,7 +28,7 @@ def check_thalia_login(app_configs: Any = None, **kwargs: Any) -> list[Error]:
             Error(
                 f"THALIA_OIDC_URL {settings.THALIA_OIDC_URL!r} is not an http(s) URL",
                 hint="The website's address, e.g. https://thalia.nu (it defaults to THALIA_API_URL).",
-                id="members.E001",
+                id="thalia.E001",
             )
         )
     if settings.THALIA_OIDC_CLIENT_ID:

@@ -1,8 +1,9 @@
 """Encoding jobs for worker processes: plain data in, plain data out.
 
 Imports no Django code, so a freshly spawned worker only loads the engine
-and the HTTP client; the importer does every database write. `WorkerPool`
-runs the jobs in spawned processes that load dlib's models once each.
+(and, for a website photo, the HTTP client its job's `fetch` names); the
+importer does every database write. `WorkerPool` runs the jobs in spawned
+processes that load dlib's models once each.
 """
 
 from __future__ import annotations
@@ -18,25 +19,25 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
 from faces import engine
-from faces.sources import SourceError, folder
+from faces.sources import MAX_PHOTO_BYTES, SourceError, folder
 
 logger = logging.getLogger(__name__)
-
-MAX_PHOTO_BYTES = 100 * 1024 * 1024
 
 
 @dataclass(frozen=True)
 class EncodeJob:
-    """Everything a worker needs for one photo, as plain data."""
+    """Everything a worker needs for one photo, as plain data.
+
+    A folder photo is read from `path`; any other is downloaded by `fetch`,
+    a picklable call of a module-level function (the website's is made by
+    `thalia.services.photo_fetcher`) that raises SourceError.
+    """
 
     photo_id: int
     source_id: str
     path: str
-    url: str
-    allowed_origins: tuple[str, ...]
+    fetch: Callable[[], bytes] | None
     options: engine.EngineOptions
-    timeout_s: float
-    retries: int
 
 
 @dataclass(frozen=True)
@@ -55,17 +56,10 @@ def encode_job(job: EncodeJob) -> EncodeResult:
     try:
         if job.path:
             data = folder.read_file(job.path, max_bytes=MAX_PHOTO_BYTES)
+        elif job.fetch is not None:
+            data = job.fetch()
         else:
-            # Imported here: a folder import's workers never load requests (start-up time).
-            from faces.sources.concrexit import download
-
-            data = download(
-                job.url,
-                allowed_origins=job.allowed_origins,
-                max_bytes=MAX_PHOTO_BYTES,
-                timeout_s=job.timeout_s,
-                retries=job.retries,
-            )
+            raise SourceError("no file and no way to download it", permanent=True)
         return EncodeResult(job.photo_id, job.source_id, engine.analyse(data, job.options))
     except (SourceError, engine.EngineError) as exc:
         return EncodeResult(job.photo_id, job.source_id, None, str(exc))

@@ -1,10 +1,15 @@
-"""The association website's photos API (concrexit v2): the only HTTP client.
+"""The association website's photos API (concrexit v2): its HTTP client.
 
 Albums come from /api/v2/photos/albums/ (limit/offset pages), their photos
 from the album detail, dates from the album's event. File URLs are signed and
 expire; they are downloaded without credentials, and only from the site's own
 origin or the hosts in `file_hosts` (its CDN). The bearer token only ever goes
 to the site's own origin, never over a downgraded scheme.
+
+`ConcrexitSource` is a `faces.sources.Source`: the importer lists and
+downloads through it without knowing the website. `download()` imports no
+Django code, so encoding worker processes can run it (see
+`thalia.services.photo_fetcher`).
 """
 
 from __future__ import annotations
@@ -19,12 +24,13 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from faces.sources import AlbumListing, SourceAlbum, SourceError, SourcePhoto
+from faces.sources import AlbumListing, DatesUnavailable, SourceAlbum, SourceError, SourcePhoto
 
 logger = logging.getLogger(__name__)
 
 USER_AGENT = "Throwback/1.0 (+face search for association photos)"
 ALBUMS_PATH = "/api/v2/photos/albums/"
+EVENTS_PATH = "/api/v2/events/"
 MAX_PAGES = 10_000
 VARIANTS = ("full", "small", "medium", "large")
 
@@ -88,6 +94,10 @@ class ConcrexitSource:
         self.session.headers["Authorization"] = f"Bearer {token}"
         self._renew = renew
 
+    @property
+    def location(self) -> str:
+        return self.base_url
+
     # --- API --------------------------------------------------------------
     def _get_json(self, url: str) -> Any:
         self._check_url(url)
@@ -100,7 +110,7 @@ class ConcrexitSource:
                 self.session.headers["Authorization"] = f"Bearer {fresh}"
                 response = self._send(url)
         if response.status_code in (401, 403, 404):
-            raise SourceError(f"{url}: HTTP {response.status_code}", permanent=True)
+            raise _Refused(f"{url}: HTTP {response.status_code}", status=response.status_code)
         if response.status_code != 200:
             raise SourceError(f"{url}: HTTP {response.status_code}", permanent=False)
         try:
@@ -129,8 +139,8 @@ class ConcrexitSource:
             seen.add(url)
             try:
                 page = self._get_json(url)
-            except SourceError as exc:
-                if len(seen) == 1 and ("HTTP 403" in str(exc) or "HTTP 401" in str(exc)):
+            except _Refused as exc:
+                if len(seen) == 1 and exc.status in (401, 403):
                     raise SourceError(
                         f"{exc} (the website refused the token: is it a member's token with scope "
                         "photos:read, and unexpired? Run `manage.py connect_thalia` to reconnect)",
@@ -162,10 +172,20 @@ class ConcrexitSource:
         return SourceAlbum(source_id=slug, title=title[:255], date=None, event_id=event_id)
 
     def event_date(self, event_id: int) -> dt.date | None:
-        """The start date of an event, or None when the site will not tell."""
+        """The start date of an event, or None when the site will not tell.
+
+        Raises DatesUnavailable when the site refuses events to this token
+        (403: concrexit's events API needs the `events:read` scope), since
+        then no album gets a date.
+        """
         try:
-            event = self._get_json(f"{self.base_url}/api/v2/events/{int(event_id)}/")
+            event = self._get_json(f"{self.base_url}{EVENTS_PATH}{int(event_id)}/")
             return dt.datetime.fromisoformat(event["start"]).date()
+        except _Refused as exc:
+            if exc.status == 403:
+                raise DatesUnavailable(NO_EVENTS_READ) from exc
+            logger.info("no date for event %s: %s", event_id, exc)
+            return None
         except (SourceError, KeyError, TypeError, ValueError) as exc:
             logger.info("no date for event %s: %s", event_id, exc)
             return None
@@ -214,6 +234,21 @@ class ConcrexitSource:
             if origin_of(url) not in self.file_origins:
                 raise ValueError(f"file URL on an unexpected host: {origin_of(url)}")
         return SourcePhoto(source_id=str(pk), origin=urlsplit(urls["full"]).path, urls=urls)
+
+
+NO_EVENTS_READ = (
+    "albums get no date: the website refused its events API (HTTP 403), so Throwback's token lacks "
+    "the events:read scope. Run `manage.py connect_thalia` again with events:read in "
+    "THALIA_CONNECT_SCOPES (the default), or give THALIA_ACCESS_TOKEN that scope"
+)
+
+
+class _Refused(SourceError):
+    """The site answered 401, 403 or 404: permanent for this URL; `status` says which."""
+
+    def __init__(self, message: str, *, status: int) -> None:
+        super().__init__(message, permanent=True)
+        self.status = status
 
 
 def origin_of(url: str) -> str:

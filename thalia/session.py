@@ -16,9 +16,9 @@ from collections.abc import Callable
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
-from faces.services import album_access_refresh
 from faces.sources import SourceError
 from members.models import Member
+from thalia.services import album_access_refresh
 
 logger = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """The import run: list albums at a source, encode pending photos, store them.
 
 Encoding runs in spawned worker processes (one per core by default, see
-faces/workers.py) that each load dlib's models once and receive plain jobs;
+workers.py) that each load dlib's models once and receive plain jobs;
 they are started before the source is listed, so the models load meanwhile.
 Only this process writes to the database, a batch of results per
 transaction, while the workers go on encoding the jobs queued ahead (so
@@ -9,7 +9,7 @@ with N workers, this process may use an N+1th core for its database work).
 Photos are claimed (see services.photos_claim) a chunk at a time, so two
 runs never encode the same photo and signed URLs are refreshed between
 chunks on long runs. With CELERY_BROKER_URL set, the photos are
-queued for Celery workers instead (faces/distributed.py).
+queued for Celery workers instead (tasks.py, distributed.py).
 """
 
 from __future__ import annotations
@@ -22,18 +22,18 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError
 
 from faces import services
+from faces.imports import distributed
+from faces.imports.jobs import jobs_for
+from faces.imports.summary import ImportSummary
+from faces.imports.workers import EncodeJob, EncodeResult, WorkerPool
 from faces.models import Album, Photo
-from faces.sources import SourceAlbum, SourceError
-from faces.sources.concrexit import ConcrexitSource
-from faces.sources.folder import FolderSource
-from faces.workers import EncodeJob, EncodeResult, WorkerPool
+from faces.sources import DatesUnavailable, Source, SourceAlbum, SourceError
 
 logger = logging.getLogger(__name__)
 
@@ -46,36 +46,6 @@ BATCH_PHOTOS = 50
 BATCH_SECONDS = 1.0
 
 
-@dataclass
-class ImportSummary:
-    albums: int = 0
-    photos_new: int = 0
-    photos_changed: int = 0
-    photos_unchanged: int = 0
-    photos_removed: int = 0
-    photos_encoded: int = 0
-    photos_failed: int = 0
-    photos_skipped: int = 0  # claimed by another run (or deleted) meanwhile
-    photos_queued: int = 0  # Celery: still waiting for a worker when the command stopped waiting
-    faces: int = 0
-    matches: int = 0
-    seconds: float = 0.0
-    errors: list[str] = field(default_factory=list)
-
-    def line(self) -> str:
-        others = ""
-        if self.photos_skipped:
-            others += f", {self.photos_skipped} taken by another run"
-        if self.photos_queued:
-            others += f", {self.photos_queued} still queued"
-        return (
-            f"Imported {self.albums} albums: {self.photos_new} new, {self.photos_changed} changed or retried, "
-            f"{self.photos_unchanged} unchanged, {self.photos_removed} removed photos; "
-            f"{self.photos_encoded} encoded, {self.photos_failed} failed{others}; "
-            f"{self.faces} faces, {self.matches} matches in {self.seconds:.1f} s"
-        )
-
-
 # Celery: stop waiting when no queued photo has finished for this long.
 DEFAULT_WAIT_S = 600.0
 
@@ -85,7 +55,7 @@ def default_workers() -> int:
 
 
 def run_import(
-    source: ConcrexitSource | FolderSource,
+    source: Source,
     *,
     workers: int,
     album_id: str | None = None,
@@ -124,9 +94,9 @@ def run_import(
         pending = Photo.objects.filter(album_id__in=album_pks, status=Photo.Status.PENDING)
         photo_ids = list(pending.order_by("album_id", "id").values_list("id", flat=True))
         if pool is None:
-            from faces import distributed
+            from faces.imports.tasks import enqueue  # imports Celery: only with a broker
 
-            distributed.enqueue(photo_ids)
+            enqueue(photo_ids)
             if wait_s is None:
                 summary.photos_queued = len(photo_ids)
             else:
@@ -144,7 +114,7 @@ def run_import(
 
 
 def _sync_albums(
-    source: ConcrexitSource | FolderSource,
+    source: Source,
     *,
     album_id: str | None,
     since: dt.date | None,
@@ -159,14 +129,15 @@ def _sync_albums(
         raise SourceError(f"no album {album_id!r} at the source", permanent=True)
 
     synced = []
+    dates = _Dates(source, summary)
     for remote in listed:
-        remote = _with_date(source, remote)
+        remote = dates.fill(remote)
         if since is not None and remote.date is not None and remote.date < since:
             continue
         try:
             listing = source.photos(remote)
             result = services.album_sync(
-                source=source.kind, location=location_of(source), remote=remote, listing=listing
+                source=source.kind, location=source.location, remote=remote, listing=listing
             )
         except (SourceError, DatabaseError, ValidationError) as exc:
             summary.errors.append(f"album {printable(remote.source_id)}: {exc}")
@@ -184,14 +155,10 @@ def _sync_albums(
         # Albums this location no longer lists are kept but not shown; albums
         # imported from another folder are not this run's business.
         listed_ids = {printable(remote.source_id) for remote in listed}
-        Album.objects.filter(source=source.kind, location=location_of(source)).exclude(
+        Album.objects.filter(source=source.kind, location=source.location).exclude(
             source_id__in=listed_ids
         ).update(missing=True)
     return synced
-
-
-def location_of(source: ConcrexitSource | FolderSource) -> str:
-    return str(source.root) if isinstance(source, FolderSource) else source.base_url
 
 
 def printable(text: str) -> str:
@@ -199,21 +166,41 @@ def printable(text: str) -> str:
     return text.encode("utf-8", "replace").decode("utf-8")
 
 
-def _with_date(source: ConcrexitSource | FolderSource, remote: SourceAlbum) -> SourceAlbum:
-    """Fill the album's date from its event, once (the API has no album date)."""
-    if not isinstance(source, ConcrexitSource) or remote.event_id is None:
-        return remote
-    known = (
-        Album.objects.filter(source=source.kind, source_id=remote.source_id)
-        .values_list("date", flat=True)
-        .first()
-    )
-    date = known or source.event_date(remote.event_id)
-    return SourceAlbum(remote.source_id, remote.title, date, remote.event_id)
+class _Dates:
+    """Fills albums' dates from their events, once per album (the API has no album date).
+
+    When the source can give no dates at all (the website refuses events to
+    the token), that is said once in the summary and the log, and not asked again.
+    """
+
+    def __init__(self, source: Source, summary: ImportSummary) -> None:
+        self.source, self.summary = source, summary
+        self.unavailable = False
+
+    def fill(self, remote: SourceAlbum) -> SourceAlbum:
+        if remote.event_id is None:
+            return remote
+        known = (
+            Album.objects.filter(source=self.source.kind, source_id=remote.source_id)
+            .values_list("date", flat=True)
+            .first()
+        )
+        if known is not None:
+            return SourceAlbum(remote.source_id, remote.title, known, remote.event_id)
+        if self.unavailable:
+            return remote
+        try:
+            date = self.source.event_date(remote.event_id)
+        except DatesUnavailable as exc:
+            self.unavailable = True
+            logger.warning("%s", exc)
+            self.summary.errors.append(str(exc))
+            return remote
+        return SourceAlbum(remote.source_id, remote.title, date, remote.event_id)
 
 
 def _encode(
-    source: ConcrexitSource | FolderSource,
+    source: Source,
     photo_ids: list[int],
     *,
     pool: WorkerPool,
@@ -311,9 +298,7 @@ WORKER_DIED = "the encoding worker stopped on this photo (a crash or out of memo
 class _Feed:
     """Claims pending photos a chunk at a time and hands out their jobs."""
 
-    def __init__(
-        self, source: ConcrexitSource | FolderSource, photo_ids: list[int], *, token: str, chunk: int
-    ) -> None:
+    def __init__(self, source: Source, photo_ids: list[int], *, token: str, chunk: int) -> None:
         self.source, self.token, self.chunk = source, token, chunk
         self.remaining = deque(photo_ids)
         self.jobs: deque[EncodeJob] = deque()
@@ -379,31 +364,3 @@ class _Batch:
             if self.progress is not None:
                 self.progress(self.done, self.total)
         self.names.clear()
-
-
-def jobs_for(source: ConcrexitSource | FolderSource, photo_ids: list[int]) -> list[EncodeJob]:
-    """Encoding jobs for photos of `source`, their signed URLs refreshed first when stale."""
-    photos = list(Photo.objects.filter(pk__in=photo_ids).select_related("album").order_by("id"))
-    if isinstance(source, ConcrexitSource):
-        services.photo_urls_refresh(photos, source=source)
-    options = services.engine_options()
-    jobs = []
-    for photo in photos:
-        variant = settings.THALIA_ENCODE_VARIANT
-        url = photo.remote_urls.get(variant) or photo.remote_urls.get("full", "")
-        path = ""
-        if isinstance(source, FolderSource):
-            path = str(source.root / photo.origin)
-        jobs.append(
-            EncodeJob(
-                photo_id=photo.pk,
-                source_id=photo.source_id,
-                path=path,
-                url=url,
-                allowed_origins=source.file_origins if isinstance(source, ConcrexitSource) else (),
-                options=options,
-                timeout_s=settings.THALIA_TIMEOUT_SECONDS,
-                retries=settings.THALIA_RETRIES,
-            )
-        )
-    return jobs

@@ -1,7 +1,7 @@
 """Throwback's own grant at the website (`manage.py connect_thalia`): kept,
 handed to the importer, and renewed before it expires or after a refusal.
 
-The HTTP requests go through `faces.sources.concrexit_oauth`; this module
+The HTTP requests go through `thalia.oauth`; this module
 holds the state changes on the single `ThaliaConnection` row.
 """
 
@@ -13,8 +13,8 @@ import logging
 from django.db import transaction
 from django.utils import timezone
 
-from faces.models import ThaliaConnection
-from faces.sources import concrexit_oauth as oauth
+from thalia import oauth
+from thalia.models import ThaliaConnection
 
 logger = logging.getLogger(__name__)
 

@@ -15,6 +15,21 @@ class ConsentForm(forms.Form):
     )
 
 
+class NotificationsForm(forms.Form):
+    """The digest opt-in on the privacy page: off by default, an address when on."""
+
+    notify = forms.BooleanField(
+        required=False, label="Email me when an import finds new photos of me (one mail per import)"
+    )
+    email = forms.EmailField(required=False, label="Email address")
+
+    def clean(self) -> dict[str, object]:
+        cleaned = super().clean() or {}
+        if cleaned.get("notify") and not cleaned.get("email"):
+            self.add_error("email", "Enter the address the mails should go to.")
+        return cleaned
+
+
 class DeleteDataForm(forms.Form):
     confirm = forms.BooleanField(
         required=True,

@@ -248,7 +248,8 @@ def member_face_data_delete(*, member: Member) -> FaceDataDeleted:
 
     Gone: the selfies (rows, encodings and, after the commit, their image
     files), every match, every "not me" dismissal and the consent, so a new
-    upload asks for consent again. Running it twice is harmless.
+    upload asks for consent again, and the "new photos of you" opt-in. Running
+    it twice is harmless.
     """
     from faces.models import Dismissal, Match
 
@@ -259,8 +260,11 @@ def member_face_data_delete(*, member: Member) -> FaceDataDeleted:
         matches, _ = Match.objects.filter(member=member).delete()
         references, _ = ReferenceFace.objects.filter(member=member).delete()
         dismissals, _ = Dismissal.objects.filter(member=member).delete()
-        Member.objects.filter(pk=member.pk).update(consent_given_at=None)
-        member.consent_given_at = None
+        # The "new photos of you" opt-in goes too (the address stays: password resets use it).
+        Member.objects.filter(pk=member.pk).update(
+            consent_given_at=None, notify_new_photos=False, notified_until=None
+        )
+        member.consent_given_at, member.notify_new_photos, member.notified_until = None, False, None
         transaction.on_commit(lambda: _storage_delete(names))
     return FaceDataDeleted(references=references, matches=matches, dismissals=dismissals)
 

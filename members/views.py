@@ -21,13 +21,15 @@ from django.core.exceptions import SuspiciousOperation
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthenticationRequestView
 
 from faces.models import Dismissal, Match
 from faces.sources import concrexit_oauth as oauth
+from members import notifications as notifications_service
 from members import selectors, services
-from members.forms import ConsentForm, DeleteDataForm, ReferenceUploadForm, SignupForm
+from members.forms import ConsentForm, DeleteDataForm, NotificationsForm, ReferenceUploadForm, SignupForm
 from members.http import MemberRequest
 from members.models import ReferenceFace
 from members.oidc import get_setting
@@ -44,15 +46,68 @@ def consent(request: MemberRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         services.consent_give(member=request.user)
         return redirect("members:references")
+    return _privacy_page(request, consent_form=form)
+
+
+def _privacy_page(
+    request: MemberRequest,
+    *,
+    consent_form: ConsentForm | None = None,
+    notifications_form: NotificationsForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    member = request.user
+    if notifications_form is None:
+        notifications_form = NotificationsForm(
+            initial={"notify": member.notify_new_photos, "email": member.email}
+        )
     return render(
         request,
         "members/consent.html",
         {
-            "form": form,
+            "form": consent_form or ConsentForm(),
+            "notifications_form": notifications_form,
             "retention_days": settings.THROWBACK_RETENTION_DAYS,
             "limit": settings.THROWBACK_MAX_REFERENCES,
         },
+        status=status,
     )
+
+
+@require_POST
+@login_required
+def notifications(request: MemberRequest) -> HttpResponse:
+    """The digest opt-in on the privacy page; takes effect at once (the next import's mails)."""
+    form = NotificationsForm(request.POST)
+    if not form.is_valid():
+        return _privacy_page(request, notifications_form=form, status=400)
+    if form.cleaned_data["notify"]:
+        notifications_service.digest_subscribe(member=request.user, email=form.cleaned_data["email"])
+        messages.success(
+            request, f"We will email {request.user.email} when an import finds new photos of you."
+        )
+    else:
+        notifications_service.digest_unsubscribe(member=request.user)
+        messages.success(request, "No more emails about new photos.")
+    return redirect(f"{reverse('members:consent')}#notifications")
+
+
+@csrf_exempt  # the signed token is the credential; mail programs POST without cookies (RFC 8058)
+@require_http_methods(["GET", "POST"])
+def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
+    """The link in every digest: works without logging in.
+
+    GET shows one button (link checkers in mail systems open links, so a GET
+    changes nothing); POST, from that button or a mail program's one-click
+    List-Unsubscribe-Post, opts the member out.
+    """
+    member = notifications_service.member_from_unsubscribe_token(token)
+    if member is None:
+        return render(request, "members/unsubscribe.html", {"invalid": True}, status=404)
+    done = request.method == "POST"
+    if done:
+        notifications_service.digest_unsubscribe(member=member)
+    return render(request, "members/unsubscribe.html", {"done": done, "subscribed": member.notify_new_photos})
 
 
 @require_http_methods(["GET", "POST"])

@@ -21,6 +21,7 @@ from faces.models import ImportRun
 from faces.services import concrexit_source, import_run_finish, import_run_start
 from faces.sources import SourceError
 from faces.sources.folder import FolderSource
+from members.notifications import digests_send
 
 
 class Command(BaseCommand):
@@ -96,6 +97,8 @@ class Command(BaseCommand):
                 progress.close()
         import_run_finish(run=run, summary=summary)
         self._report(summary)
+        # Last, once everything is stored: a slow or dead mail server cannot fail the import.
+        self.stdout.write(digests_send().line())
 
     def _record_stop(self, run: ImportRun, message: str) -> None:
         """Record why a run stopped, on a fresh connection; the server may still be gone."""

@@ -19,6 +19,7 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse, Stream
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.http import content_disposition_header, url_has_allowed_host_and_scheme
 from django.utils.safestring import SafeString, mark_safe
@@ -111,7 +112,11 @@ def _grid_context(request: MemberRequest, *, year: int | None = None) -> dict[st
 
 @login_required
 def photos(request: MemberRequest) -> HttpResponse:
-    return render(request, "faces/photos.html", _grid_context(request))
+    context = _grid_context(request)
+    # "On this day" heads the first page only.
+    if context["page"].number == 1:  # type: ignore[attr-defined]
+        context["on_this_day"] = selectors.member_on_this_day(request.user, today=timezone.localdate())
+    return render(request, "faces/photos.html", context)
 
 
 @require_GET

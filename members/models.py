@@ -64,6 +64,7 @@ class LookAlike(models.Model):
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = "look-alike selfie pair"
         constraints = [
             models.UniqueConstraint(fields=["reference", "other"], name="lookalike_unique_pair"),
             models.CheckConstraint(

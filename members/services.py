@@ -26,6 +26,7 @@ from django.utils import timezone
 from faces import engine, isolated
 from faces.matching import match_lock
 from faces.services import engine_options, reference_match
+from members.lookalikes import lookalikes_store
 from members.models import Member, ReferenceFace
 
 if TYPE_CHECKING:
@@ -168,6 +169,7 @@ def reference_add(*, member: Member, data: bytes) -> ReferenceFace:
             reference.full_clean(exclude=["image"])
             reference.save()
             reference_match(reference_id=reference.pk, vector=face.encoding)
+            lookalikes_store(reference=reference, vector=face.encoding)
         except Exception:
             default_storage.delete(reference.image.name)
             raise

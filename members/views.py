@@ -31,6 +31,7 @@ from members import notifications as notifications_service
 from members import selectors, services
 from members.forms import ConsentForm, DeleteDataForm, NotificationsForm, ReferenceUploadForm, SignupForm
 from members.http import MemberRequest
+from members.lookalikes import member_has_lookalike
 from members.models import ReferenceFace
 from members.oidc import get_setting
 from members.thalia_session import login_keep
@@ -136,6 +137,7 @@ def references(request: MemberRequest) -> HttpResponse:
             "form": form,
             "refusal": refusal,
             "references": request.user.references.order_by("created", "id"),
+            "lookalike": member_has_lookalike(request.user),
             "limit": settings.THROWBACK_MAX_REFERENCES,
             "max_bytes": services.upload_limit_bytes(),
             "max_mb": settings.THROWBACK_UPLOAD_MAX_MB,

@@ -48,7 +48,15 @@ class ReferenceUploadForm(forms.Form):
 
 
 class SignupForm(UserCreationForm[Member]):
+    """Demo sign-up: a username, an optional address (password resets) and a password twice."""
+
+    email = forms.EmailField(
+        required=False,
+        label="Email address (optional)",
+        help_text="Only to reset a forgotten password, or for emails about new photos if you ask for them.",
+    )
+
     class Meta:
         model = Member
-        fields = ("username",)
+        fields = ("username", "email")
         field_classes = {"username": UsernameField}

@@ -13,10 +13,13 @@ import logging
 from typing import Any
 
 import jwt
+from axes.handlers.proxy import AxesProxyHandler
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login, logout
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
 from django.core.exceptions import SuspiciousOperation
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -168,6 +171,66 @@ def reference_delete(request: MemberRequest, reference_id: int) -> HttpResponse:
         raise Http404("No such reference")
     messages.success(request, "Selfie deleted, with its matches.")
     return redirect("members:references")
+
+
+# --- Local accounts: log in (with a warning before the lock-out), lock-out, password reset ---
+
+
+class LoginView(auth_views.LoginView):
+    """Django's login page, which warns when one more failure locks the username out.
+
+    django-axes counts the failures (per username and address) and answers
+    the attempt that reaches THROWBACK_LOGIN_FAILURE_LIMIT with the lock-out
+    page (registration/locked_out.html, AXES_LOCKOUT_TEMPLATE).
+    """
+
+    redirect_authenticated_user = True
+
+    def form_invalid(self, form: AuthenticationForm) -> HttpResponse:
+        username = form.data.get("username", "")
+        if settings.AXES_ENABLED and username:
+            failures = AxesProxyHandler.get_failures(self.request, {"username": username})
+            if settings.AXES_FAILURE_LIMIT - failures == 1:
+                form.last_attempt_warning = True  # type: ignore[attr-defined]
+        return super().form_invalid(form)
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        context["cooloff_minutes"] = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
+        context["last_attempt"] = getattr(context["form"], "last_attempt_warning", False)
+        return context
+
+
+def locked_out(
+    request: HttpRequest,
+    original_response: HttpResponse | None = None,
+    credentials: dict[str, Any] | None = None,
+) -> HttpResponse:
+    """django-axes' answer to a locked-out login (AXES_LOCKOUT_CALLABLE): a page of the site, HTTP 429.
+
+    Says for how long (THROWBACK_LOGIN_COOLOFF_MINUTES after the last failed
+    attempt) and offers the ways back: wait, reset the password, Log in with Thalia.
+    """
+    username = (credentials or {}).get("username") or request.POST.get("username", "")
+    minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
+    return render(
+        request, "registration/locked_out.html", {"username": username, "minutes": minutes}, status=429
+    )
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    """Django's password reset by email; links point at THROWBACK_SITE_URL.
+
+    Django mails only active accounts with a usable password, so members who
+    log in with Thalia (no password here) get nothing, and the page says the
+    same whether or not the address is known.
+    """
+
+    email_template_name = "registration/password_reset_email.txt"
+
+    def form_valid(self, form: PasswordResetForm) -> HttpResponse:
+        self.extra_email_context = {"site_url": settings.THROWBACK_SITE_URL}
+        return super().form_valid(form)
 
 
 @require_http_methods(["GET", "POST"])

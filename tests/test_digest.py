@@ -11,7 +11,6 @@ import io
 import json
 import re
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -30,30 +29,11 @@ from members.notifications import (
     unsubscribe_token,
 )
 from members.services import consent_give, member_face_data_delete, reference_add
-from tests.conftest import make_album_folder
+from tests.conftest import SITE, make_album_folder, use_mail_server
 from tests.factories import AlbumFactory, MemberFactory, matched_photo, reference_with, unit
 from tests.smtp import SmtpServer, free_port
 
 pytestmark = pytest.mark.django_db
-
-SITE = "https://throwback.example.org"
-
-
-@pytest.fixture
-def smtp(settings) -> Iterator[SmtpServer]:  # type: ignore[no-untyped-def]
-    """A real SMTP server on 127.0.0.1, with Throwback's mail settings pointed at it."""
-    with SmtpServer() as server:
-        use_mail_server(settings, server.port)
-        yield server
-
-
-def use_mail_server(settings, port: int) -> None:  # type: ignore[no-untyped-def]
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", port
-    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
-    settings.EMAIL_TIMEOUT = 5
-    settings.THROWBACK_SITE_URL = SITE
-    settings.DEFAULT_FROM_EMAIL = "Throwback <throwback@example.org>"
 
 
 def import_folder(root: Path) -> str:

@@ -224,6 +224,8 @@ AXES_COOLOFF_TIME = dt.timedelta(minutes=env_int("THROWBACK_LOGIN_COOLOFF_MINUTE
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_USERNAME_FORM_FIELD = "username"
+# The lock-out is a page of the site (how long, a way back), not a bare text.
+AXES_LOCKOUT_CALLABLE = "members.views.locked_out"
 AXES_VERBOSE = False  # no start-up banner on every manage.py command; lockouts are still logged
 # --- end of web security -------------------------------------------------------
 

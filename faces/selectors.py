@@ -258,3 +258,13 @@ def member_on_this_day(member: Member, *, today: dt.date) -> list[OnThisDay]:
         shown = with_display_urls(group[:ON_THIS_DAY_PHOTOS])
         result.append(OnThisDay(today.year - year, titles, len(group), shown))
     return result
+
+
+def member_hidden_photos(member: Member) -> list[tuple[Photo, str | None]]:
+    """The photos the member said "not me" about, most recently hidden first, with their URLs."""
+    photos = list(
+        Photo.objects.matched_to(member, dismissed=True)
+        .filter(dismissals__member=member)
+        .order_by("-dismissals__created", "-id")
+    )
+    return with_display_urls(photos)

@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 SELFIE_STORED_MAX_SIDE_PX = 1024
+# What My photos says after an upload, with or without JavaScript.
+SELFIE_ADDED = "Selfie added. Your photos are below."
 
 
 class ReferenceRejected(Exception):

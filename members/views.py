@@ -28,7 +28,8 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthenticationRequestView
 
-from faces.models import Dismissal, Match
+from faces import selectors as face_selectors
+from faces.models import Dismissal
 from faces.sources import concrexit_oauth as oauth
 from members import notifications as notifications_service
 from members import selectors, services
@@ -71,6 +72,7 @@ def _privacy_page(
         {
             "form": consent_form or ConsentForm(),
             "notifications_form": notifications_form,
+            "hidden_photos": face_selectors.member_hidden_photos(member),
             "retention_days": settings.THROWBACK_RETENTION_DAYS,
             "limit": settings.THROWBACK_MAX_REFERENCES,
         },
@@ -129,7 +131,7 @@ def references(request: MemberRequest) -> HttpResponse:
             if form.is_valid():
                 data = read_uploaded_file(form.cleaned_data["image"])
                 services.reference_add(member=request.user, data=data)
-                messages.success(request, "Selfie added. Your photos are below.")
+                messages.success(request, services.SELFIE_ADDED)
                 return redirect("members:photos")
         except services.ReferenceRejected as exc:
             refusal = exc.message
@@ -363,7 +365,8 @@ def data_delete(request: MemberRequest) -> HttpResponse:
         return response
     counts = {
         "references": ReferenceFace.objects.filter(member=member).count(),
-        "matches": Match.objects.filter(member=member).values("face__photo").distinct().count(),
+        # The photos the member can see (My photos), not hidden albums or "not me" ones.
+        "matches": face_selectors.member_photos(member).count(),
         "dismissals": Dismissal.objects.filter(member=member).count(),
     }
     return render(request, "members/delete.html", {"form": form, "counts": counts})

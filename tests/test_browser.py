@@ -197,6 +197,7 @@ def test_member_logs_in_consents_uploads_a_selfie_and_sees_exactly_their_photos(
     page.get_by_label("Your selfie").set_input_files(str(examples / "obama.jpg"))
     page.get_by_role("button", name="Upload").click()
     expect(page).to_have_url(f"{live_server.url}/")
+    expect(page.get_by_role("status")).to_have_text("Selfie added. Your photos are below.")
     expect(page.locator("p.empty")).to_have_count(0)
 
     albums = page.locator("section.album")

@@ -149,6 +149,7 @@ def digest_message(member: Member, photos: list[Photo]) -> EmailMultiAlternative
 
 @dataclass
 class DigestSummary:
+    considered: int = 0  # opted-in members looked at (0: nobody asked for digests)
     sent: int = 0
     no_address: int = 0  # owed a digest but without an email address: skipped
     waiting: int = 0  # owed a digest the mail server did not take: sent next run
@@ -187,6 +188,7 @@ def digests_send(*, now: dt.datetime | None = None) -> DigestSummary:
         .order_by("pk")
         .values_list("pk", flat=True)
     )
+    summary.considered = len(candidates)
     if not candidates:
         return summary
     connection = get_connection(fail_silently=False)

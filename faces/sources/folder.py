@@ -85,7 +85,7 @@ class FolderSource:
 
 
 def _image_files(folder: Path) -> list[Path]:
-    """Image files in folder and every folder below it (hidden ones skipped), in path order.
+    """Image files in folder and every folder below it (hidden folders skipped), in path order.
 
     Symbolic links to folders are not followed, so a link loop cannot make the walk endless.
     """
@@ -94,7 +94,7 @@ def _image_files(folder: Path) -> list[Path]:
         subdirectories[:] = [name for name in subdirectories if not name.startswith(".")]
         for name in files:
             path = Path(directory) / name
-            if path.suffix.lower() in IMAGE_EXTENSIONS and not name.startswith(".") and path.is_file():
+            if path.suffix.lower() in IMAGE_EXTENSIONS and path.is_file():
                 found.append(path)
     return sorted(found)
 

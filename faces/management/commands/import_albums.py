@@ -98,7 +98,9 @@ class Command(BaseCommand):
         import_run_finish(run=run, summary=summary)
         self._report(summary)
         # Last, once everything is stored: a slow or dead mail server cannot fail the import.
-        self.stdout.write(digests_send().line())
+        digests = digests_send()
+        if digests.considered:
+            self.stdout.write(digests.line())
 
     def _record_stop(self, run: ImportRun, message: str) -> None:
         """Record why a run stopped, on a fresh connection; the server may still be gone."""

@@ -326,6 +326,13 @@ def test_photos_lightbox_not_me_zip_years_and_delete_all(
     assert default_storage.exists(selfie_file)
     page.get_by_role("link", name="Privacy").click()
     expect(page.get_by_role("heading", name="Your privacy")).to_be_visible()
+    # The photo hidden with "Not me" is listed, as a thumbnail, with a way back.
+    hidden = page.locator("#hidden li")
+    expect(hidden).to_have_count(1)
+    expect(hidden.get_by_role("button", name="Show again")).to_be_visible()
+    page.wait_for_function(IMAGES_LOADED, arg="#hidden img", timeout=TIMEOUT_MS)
+    thumbnail = hidden.locator("img").bounding_box()
+    assert thumbnail is not None and thumbnail["width"] <= 200 and thumbnail["width"] == thumbnail["height"]
     shoot(page, screenshots / "privacy.png")
     page.get_by_role("link", name="Delete all my data").click()
     expect(page).to_have_url(f"{live_server.url}/privacy/delete/")

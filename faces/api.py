@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.http import HttpResponse, JsonResponse
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods
 
 from faces import services
 from faces.selectors import photo_page, with_display_urls
@@ -44,10 +44,17 @@ def photos(request: MemberRequest) -> JsonResponse:
     )
 
 
-@require_POST
+@require_http_methods(["POST", "DELETE"])
 @api_login_required
 def photo_not_me(request: MemberRequest, photo_id: int) -> HttpResponse:
-    """POST /api/photos/<id>/not-me/ → 204; 404 for a photo that is not the member's."""
-    if not services.photo_dismiss(member=request.user, photo_id=photo_id):
+    """POST /api/photos/<id>/not-me/ hides, DELETE shows again (undo) → 204.
+
+    404 for a photo that is not the member's (POST) or that they had not hidden (DELETE).
+    """
+    if request.method == "DELETE":
+        done = services.photo_restore(member=request.user, photo_id=photo_id)
+    else:
+        done = services.photo_dismiss(member=request.user, photo_id=photo_id)
+    if not done:
         return JsonResponse({"error": "No such photo.", "code": "not_found"}, status=404)
     return HttpResponse(status=204)

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from itertools import groupby
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.conf import settings
 from django.core.paginator import Page, Paginator
 from django.db import connection
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.db.models.functions import ExtractYear
 from django.urls import reverse
 from django.utils import timezone
@@ -218,3 +220,51 @@ def member_years(member: Member) -> list[tuple[int, int]]:
 def member_album_photos(member: Member, album_id: int) -> list[Photo]:
     """The member's photos in one visible album (empty for anyone not matched there)."""
     return list(Photo.objects.matched_to(member).filter(album_id=album_id))
+
+
+# "On this day" shows at most this many photos per earlier year.
+ON_THIS_DAY_PHOTOS = 6
+
+
+@dataclass(slots=True)
+class OnThisDay:
+    """The member's photos of one earlier year taken on today's calendar day."""
+
+    years_ago: int
+    album_titles: list[str]
+    total: int
+    photos: list[tuple[Photo, str | None]]  # the first ON_THIS_DAY_PHOTOS, with their URLs
+
+
+def member_on_this_day(member: Member, *, today: dt.date) -> list[OnThisDay]:
+    """The member's photos from albums dated on today's month and day in earlier years, newest year first.
+
+    The same photos as My photos (`matched_to`: hidden albums, "Not me" and
+    album access apply). On 28 February of a year without a 29th, albums of
+    29 February count too, so they come round every year.
+    """
+    days = Q(album__date__month=today.month, album__date__day=today.day)
+    if (today.month, today.day) == (2, 28) and not calendar.isleap(today.year):
+        days |= Q(album__date__month=2, album__date__day=29)
+    photos = list(
+        Photo.objects.matched_to(member)
+        .filter(days, album__date__year__lt=today.year)
+        .order_by("-album__date", "album_id", "id")
+    )
+    result = []
+    for year, items in groupby(photos, key=lambda photo: photo.album.date.year if photo.album.date else 0):
+        group = list(items)
+        titles = list(dict.fromkeys(photo.album.title for photo in group))
+        shown = with_display_urls(group[:ON_THIS_DAY_PHOTOS])
+        result.append(OnThisDay(today.year - year, titles, len(group), shown))
+    return result
+
+
+def member_hidden_photos(member: Member) -> list[tuple[Photo, str | None]]:
+    """The photos the member said "not me" about, most recently hidden first, with their URLs."""
+    photos = list(
+        Photo.objects.matched_to(member, dismissed=True)
+        .filter(dismissals__member=member)
+        .order_by("-dismissals__created", "-id")
+    )
+    return with_display_urls(photos)

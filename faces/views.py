@@ -13,6 +13,7 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse, Stream
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.http import content_disposition_header, url_has_allowed_host_and_scheme
 from django.utils.safestring import SafeString, mark_safe
@@ -36,7 +37,7 @@ def home(request: HttpRequest) -> HttpResponse:
 # template variables each were half of the page's CPU time. Every value is
 # HTML-escaped (the album's texts once per album), as the template would.
 TILE = (
-    '<li><a class="tile" href="{page}" data-src="{src}" data-download="{download}" data-not-me="{not_me}" '
+    '<li><a class="tile" href="{page}" data-id="{pk}" data-src="{src}" data-download="{download}" data-not-me="{not_me}" '
     'data-caption="{caption}"><img src="{src}" alt="Photo {number} of you at {title}" loading="lazy"></a></li>'
 )
 TILE_UNAVAILABLE = '<li><span class="unavailable">Temporarily unavailable</span></li>'
@@ -55,6 +56,7 @@ def _tiles_html(
         "\n".join(
             TILE.format(
                 page=escape(page_url(photo.pk)),
+                pk=photo.pk,
                 src=escape(url),
                 download=escape(download_url(photo.pk)),
                 not_me=escape(not_me_url(photo.pk)),
@@ -100,7 +102,11 @@ def _grid_context(request: MemberRequest, *, year: int | None = None) -> dict[st
 
 @login_required
 def photos(request: MemberRequest) -> HttpResponse:
-    return render(request, "faces/photos.html", _grid_context(request))
+    context = _grid_context(request)
+    # "On this day" heads the first page only.
+    if context["page"].number == 1:  # type: ignore[attr-defined]
+        context["on_this_day"] = selectors.member_on_this_day(request.user, today=timezone.localdate())
+    return render(request, "faces/photos.html", context)
 
 
 @require_GET
@@ -116,9 +122,13 @@ def year(request: MemberRequest, year: int) -> HttpResponse:
     return render(request, "faces/year.html", {**context, "year": year})
 
 
-def _get_photo_for_member(request: MemberRequest, photo_id: int) -> Photo:
-    """A photo the member is matched in, or 404 (never reveal that it exists)."""
-    photo = selectors.member_photos(request.user).filter(pk=photo_id).first()
+def _get_photo_for_member(request: MemberRequest, photo_id: int, *, dismissed: bool = False) -> Photo:
+    """A photo the member is matched in, or 404 (never reveal that it exists).
+
+    With `dismissed`, also one they said "not me" about (its file, for the
+    list of hidden photos on the privacy page).
+    """
+    photo = Photo.objects.matched_to(request.user, dismissed=dismissed).filter(pk=photo_id).first()
     if photo is None:
         raise Http404("No such photo")
     return photo
@@ -135,7 +145,7 @@ def photo_detail(request: MemberRequest, photo_id: int) -> HttpResponse:
 @require_GET
 @login_required
 def photo_file(request: MemberRequest, photo_id: int) -> HttpResponseBase:
-    photo = _get_photo_for_member(request, photo_id)
+    photo = _get_photo_for_member(request, photo_id, dismissed=True)
     if not photo.file:
         raise Http404("No such photo")
     try:
@@ -182,10 +192,27 @@ def album_download(request: MemberRequest, album_id: int) -> HttpResponseBase:
 def photo_not_me(request: MemberRequest, photo_id: int) -> HttpResponse:
     if not services.photo_dismiss(member=request.user, photo_id=photo_id):
         raise Http404("No such photo")
-    messages.success(request, "Hidden. We will not show you that photo again.")
+    messages.success(
+        request, "Hidden. We will not show you that photo again.", extra_tags=f"undo-photo {photo_id}"
+    )
+    return redirect(_next_or(request, reverse("members:photos")))
+
+
+@require_POST
+@login_required
+def photo_restore(request: MemberRequest, photo_id: int) -> HttpResponse:
+    """Undo "not me" (the message's Undo button, the privacy page's list of hidden photos)."""
+    if not services.photo_restore(member=request.user, photo_id=photo_id):
+        raise Http404("No such hidden photo")
+    messages.success(request, "Shown again on My photos.")
+    return redirect(_next_or(request, reverse("members:photos")))
+
+
+def _next_or(request: HttpRequest, default: str) -> str:
+    """The form's `next` when it is a URL of this site, else `default`."""
     target = request.POST.get("next", "")
-    if not url_has_allowed_host_and_scheme(
+    if url_has_allowed_host_and_scheme(
         target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     ):
-        target = reverse("members:photos")
-    return redirect(target)
+        return target
+    return default

@@ -9,7 +9,7 @@ from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 
 from members import services
-from members.models import Member, ReferenceFace
+from members.models import LookAlike, Member, ReferenceFace
 
 
 @admin.register(Member)
@@ -62,3 +62,32 @@ class ReferenceFaceAdmin(admin.ModelAdmin[ReferenceFace]):
         with transaction.atomic():
             for reference in queryset.select_related("member"):
                 services.reference_delete(member=reference.member, reference_id=reference.pk)
+
+
+@admin.register(LookAlike)
+class LookAlikeAdmin(admin.ModelAdmin[LookAlike]):
+    """Pairs of members whose selfies look alike: who and how close, never faces or encodings."""
+
+    list_display = ("id", "first_member", "second_member", "distance", "created")
+    fields = ("first_member", "second_member", "distance", "created")
+    readonly_fields = fields
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[LookAlike]:
+        queryset: QuerySet[LookAlike] = super().get_queryset(request)
+        return queryset.select_related("reference__member", "other__member").defer(
+            "reference__image", "other__image"
+        )
+
+    @admin.display(description="member")
+    def first_member(self, pair: LookAlike) -> str:
+        return pair.reference.member.get_username()
+
+    @admin.display(description="looks like member")
+    def second_member(self, pair: LookAlike) -> str:
+        return pair.other.member.get_username()
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: LookAlike | None = None) -> bool:
+        return False

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import wraps
 
+from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_http_methods
 
@@ -51,6 +52,8 @@ def references(request: MemberRequest) -> JsonResponse:
         reference = services.reference_add(member=request.user, data=data)
     except services.ReferenceRejected as exc:
         return JsonResponse({"error": exc.message, "code": exc.code}, status=exc.http_status)
+    # The selfie page's script goes on to My photos, which shows this as after a form post.
+    messages.success(request, services.SELFIE_ADDED)
     return JsonResponse(_reference_json(reference), status=201)
 
 

@@ -15,6 +15,21 @@ class ConsentForm(forms.Form):
     )
 
 
+class NotificationsForm(forms.Form):
+    """The digest opt-in on the privacy page: off by default, an address when on."""
+
+    notify = forms.BooleanField(
+        required=False, label="Email me when an import finds new photos of me (one mail per import)"
+    )
+    email = forms.EmailField(required=False, label="Email address")
+
+    def clean(self) -> dict[str, object]:
+        cleaned = super().clean() or {}
+        if cleaned.get("notify") and not cleaned.get("email"):
+            self.add_error("email", "Enter the address the mails should go to.")
+        return cleaned
+
+
 class DeleteDataForm(forms.Form):
     confirm = forms.BooleanField(
         required=True,
@@ -33,7 +48,15 @@ class ReferenceUploadForm(forms.Form):
 
 
 class SignupForm(UserCreationForm[Member]):
+    """Demo sign-up: a username, an optional address (password resets) and a password twice."""
+
+    email = forms.EmailField(
+        required=False,
+        label="Email address (optional)",
+        help_text="Only to reset a forgotten password, or for emails about new photos if you ask for them.",
+    )
+
     class Meta:
         model = Member
-        fields = ("username",)
+        fields = ("username", "email")
         field_classes = {"username": UsernameField}

@@ -26,6 +26,7 @@ from django.utils import timezone
 from faces import engine, isolated
 from faces.matching import match_lock
 from faces.services import engine_options, reference_match
+from members.lookalikes import lookalikes_store
 from members.models import Member, ReferenceFace
 
 if TYPE_CHECKING:
@@ -34,6 +35,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 SELFIE_STORED_MAX_SIDE_PX = 1024
+# What My photos says after an upload, with or without JavaScript.
+SELFIE_ADDED = "Selfie added. Your photos are below."
 
 
 class ReferenceRejected(Exception):
@@ -168,6 +171,7 @@ def reference_add(*, member: Member, data: bytes) -> ReferenceFace:
             reference.full_clean(exclude=["image"])
             reference.save()
             reference_match(reference_id=reference.pk, vector=face.encoding)
+            lookalikes_store(reference=reference, vector=face.encoding)
         except Exception:
             default_storage.delete(reference.image.name)
             raise
@@ -248,7 +252,8 @@ def member_face_data_delete(*, member: Member) -> FaceDataDeleted:
 
     Gone: the selfies (rows, encodings and, after the commit, their image
     files), every match, every "not me" dismissal and the consent, so a new
-    upload asks for consent again. Running it twice is harmless.
+    upload asks for consent again, and the "new photos of you" opt-in. Running
+    it twice is harmless.
     """
     from faces.models import Dismissal, Match
 
@@ -259,8 +264,11 @@ def member_face_data_delete(*, member: Member) -> FaceDataDeleted:
         matches, _ = Match.objects.filter(member=member).delete()
         references, _ = ReferenceFace.objects.filter(member=member).delete()
         dismissals, _ = Dismissal.objects.filter(member=member).delete()
-        Member.objects.filter(pk=member.pk).update(consent_given_at=None)
-        member.consent_given_at = None
+        # The "new photos of you" opt-in goes too (the address stays: password resets use it).
+        Member.objects.filter(pk=member.pk).update(
+            consent_given_at=None, notify_new_photos=False, notified_until=None
+        )
+        member.consent_given_at, member.notify_new_photos, member.notified_until = None, False, None
         transaction.on_commit(lambda: _storage_delete(names))
     return FaceDataDeleted(references=references, matches=matches, dismissals=dismissals)
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.fake_concrexit import FakeConcrexit
+from tests.smtp import SmtpServer
 
 REPO = Path(__file__).resolve().parents[1]
 FACES_DIR = Path(os.environ.get("THROWBACK_FACES_DIR", REPO.parent / "shared" / "faces"))
@@ -138,3 +139,25 @@ def media_root(settings, tmp_path: Path) -> Path:  # type: ignore[no-untyped-def
     """Media storage in this test's own temporary folder."""
     settings.MEDIA_ROOT = str(tmp_path / "media")
     return Path(settings.MEDIA_ROOT)
+
+
+# THROWBACK_SITE_URL in the mail tests: links in mails start with it.
+SITE = "https://throwback.example.org"
+
+
+def use_mail_server(settings, port: int) -> None:  # type: ignore[no-untyped-def]
+    """Send Throwback's mails over SMTP to 127.0.0.1:port (nothing need listen there)."""
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", port
+    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+    settings.EMAIL_TIMEOUT = 5
+    settings.THROWBACK_SITE_URL = SITE
+    settings.DEFAULT_FROM_EMAIL = "Throwback <throwback@example.org>"
+
+
+@pytest.fixture
+def smtp(settings) -> Iterator[SmtpServer]:  # type: ignore[no-untyped-def]
+    """A real SMTP server on 127.0.0.1 (aiosmtpd, tests/smtp.py), Throwback's mail settings pointed at it."""
+    with SmtpServer() as server:
+        use_mail_server(settings, server.port)
+        yield server

@@ -257,9 +257,23 @@ def test_photos_lightbox_not_me_zip_years_and_delete_all(
     tiles.nth(1).focus()
     page.keyboard.press("Enter")
     expect(caption).to_have_text("Gala, 1 May 2024 — photo 2 of 3")
+    # "Not me" hides it at once and offers an Undo in place for a few seconds.
+    status = page.locator("#lightbox-status")
     dialog.get_by_role("button", name="Not me").click()
-    expect(page.get_by_role("status")).to_have_text("Hidden. We will not show you that photo again.")
-    expect(tiles).to_have_count(2)
+    expect(status).to_be_visible()
+    expect(status).to_contain_text("Hidden from your photos.")
+    expect(page.locator("ul.grid li:visible")).to_have_count(2)
+    assert list(Dismissal.objects.values_list("member__username", "photo_id")) == [("ada", gala2)]
+    status.get_by_role("button", name="Undo").click()
+    expect(status).to_be_hidden()
+    expect(caption).to_have_text("Gala, 1 May 2024 — photo 2 of 3")
+    expect(page.locator("ul.grid li:visible")).to_have_count(3)
+    assert not Dismissal.objects.exists()
+    # Hidden again, and no Undo: after a few seconds the next photo shows.
+    dialog.get_by_role("button", name="Not me").click()
+    expect(caption).to_have_text("Trip, 20 August 2019 — photo 2 of 2")
+    expect(status).to_be_hidden()
+    page.keyboard.press("Escape")
     assert list(Dismissal.objects.values_list("member__username", "photo_id")) == [("ada", gala2)]
 
     # Still hidden after the matches are recomputed.
@@ -312,10 +326,17 @@ def test_photos_lightbox_not_me_zip_years_and_delete_all(
     assert default_storage.exists(selfie_file)
     page.get_by_role("link", name="Privacy").click()
     expect(page.get_by_role("heading", name="Your privacy")).to_be_visible()
+    # The photo hidden with "Not me" is listed, as a thumbnail, with a way back.
+    hidden = page.locator("#hidden li")
+    expect(hidden).to_have_count(1)
+    expect(hidden.get_by_role("button", name="Show again")).to_be_visible()
+    page.wait_for_function(IMAGES_LOADED, arg="#hidden img", timeout=TIMEOUT_MS)
+    thumbnail = hidden.locator("img").bounding_box()
+    assert thumbnail is not None and thumbnail["width"] <= 200 and thumbnail["width"] == thumbnail["height"]
     shoot(page, screenshots / "privacy.png")
     page.get_by_role("link", name="Delete all my data").click()
     expect(page).to_have_url(f"{live_server.url}/privacy/delete/")
-    expect(page.locator("main")).to_contain_text("your matches in 3 photos")
+    expect(page.locator("main")).to_contain_text("your matches in 2 photos")  # those on My photos
     shoot(page, screenshots / "delete.png")
     page.get_by_label(re.compile("I understand that my selfies")).check()
     page.get_by_role("button", name="Delete my data").click()

@@ -282,3 +282,126 @@ def test_a_photo_that_cannot_be_stored_is_recorded_and_the_run_goes_on(
 def test_zero_workers_is_refused(photo_root: Path) -> None:
     with pytest.raises(CommandError, match="--workers must be at least 1"):
         call_command("import_albums", folder=str(photo_root), workers=0, no_progress=True)
+
+
+def jpeg_with_exif(
+    path: Path, source: Path, *, original: str | bytes | None, raw_app1: bytes | None = None
+) -> Path:
+    """A copy of source's pixels with a chosen DateTimeOriginal, or a raw (broken) EXIF segment."""
+    from PIL import Image
+
+    with Image.open(source) as image:
+        pixels = image.convert("RGB")
+    if raw_app1 is not None:
+        buffer = io.BytesIO()
+        pixels.save(buffer, format="JPEG")
+        data = buffer.getvalue()
+        segment = b"Exif\x00\x00" + raw_app1
+        app1 = b"\xff\xe1" + (len(segment) + 2).to_bytes(2, "big") + segment
+        path.write_bytes(data[:2] + app1 + data[2:])  # right after SOI
+        return path
+    exif = Image.Exif()
+    if original is not None:
+        exif.get_ifd(0x8769)[36867] = original
+    pixels.save(path, format="JPEG", exif=exif)
+    return path
+
+
+def test_album_dates_come_from_the_folder_name_else_the_most_common_exif_day(
+    tmp_path: Path, examples: Path, media_root: Path
+) -> None:
+    root = tmp_path / "photos"
+    # biden.jpg and obama3.jpg were taken on 10 May 2010, obama2.jpg on 9 September 2009
+    # (its EXIF date carries a stray suffix: "2009:09:09 20:27:09.60:04:00").
+    make_album_folder(
+        root,
+        {
+            "Party": [examples / n for n in ("biden.jpg", "obama3.jpg", "obama2.jpg")],
+            "2019-08-20 Trip": [examples / "obama3.jpg"],  # the name wins over the EXIF day
+            "20180102_Gala": [examples / "biden.jpg"],
+            "2019-02-30 Not a date": [examples / "obama3.jpg"],
+            "Undated": [examples / "kit_with_rose.jpg"],  # no EXIF date
+        },
+    )
+    tie = root / "Tie"
+    tie.mkdir()
+    jpeg_with_exif(tie / "a.jpg", examples / "biden.jpg", original="2017:06:02 10:00:00")
+    jpeg_with_exif(tie / "b.jpg", examples / "biden.jpg", original="2017:06:01 10:00:00")
+
+    import_folder(root)
+
+    assert sorted((a.source_id, a.title, str(a.date)) for a in Album.objects.all()) == [
+        ("20180102_Gala", "Gala", "2018-01-02"),
+        ("2019-02-30 Not a date", "2019-02-30 Not a date", "2010-05-10"),
+        ("2019-08-20 Trip", "Trip", "2019-08-20"),
+        ("Party", "Party", "2010-05-10"),
+        ("Tie", "Tie", "2017-06-01"),  # equally common: the earliest day
+        ("Undated", "Undated", "None"),
+    ]
+
+
+def test_bad_exif_never_fails_the_import_and_gives_no_date(
+    tmp_path: Path, examples: Path, media_root: Path
+) -> None:
+    from faces.sources.folder import exif_date
+
+    album = tmp_path / "photos" / "Odd"
+    album.mkdir(parents=True)
+    bad = {
+        "zeros.jpg": "0000:00:00 00:00:00",
+        "month13.jpg": "2019:13:45 10:00:00",
+        "words.jpg": "yesterday",
+        "bytes.jpg": b"\xff\xfe\x00garbage",
+        "1970.jpg": "1970:01:01 00:00:00",
+    }
+    for name, value in bad.items():
+        jpeg_with_exif(album / name, examples / "biden.jpg", original=value)
+    jpeg_with_exif(
+        album / "broken-ifd.jpg", examples / "biden.jpg", original=None, raw_app1=b"MM\x00*\x00\x00\xff\xff"
+    )
+    jpeg_with_exif(
+        album / "cut.jpg", examples / "biden.jpg", original=None, raw_app1=b"II*\x00\x08\x00\x00\x00\x05\x00"
+    )
+
+    assert {path.name: exif_date(path) for path in sorted(album.iterdir())} == {
+        name: None for name in sorted([*bad, "broken-ifd.jpg", "cut.jpg"])
+    }
+    output = import_folder(tmp_path / "photos")
+
+    assert "Imported 1 albums: 7 new" in output
+    assert "7 encoded, 0 failed" in output
+    assert Album.objects.get().date is None
+
+
+def test_images_in_folders_below_an_album_are_read_and_an_empty_album_says_why(
+    tmp_path: Path, examples: Path, media_root: Path
+) -> None:
+    root = tmp_path / "photos"
+    make_album_folder(
+        root,
+        {
+            "Party": [examples / "obama2.jpg"],
+            "Party/day 2": [examples / "biden.jpg"],
+            "Party/day 2/evening": [examples / "obama3.jpg"],
+            "Party/.thumbnails": [examples / "obama.jpg"],  # hidden: not read
+            "Notes": [],
+        },
+    )
+    (root / "Notes" / "readme.txt").write_text("no photos here")
+    (root / "Empty").mkdir()
+
+    output = io.StringIO()
+    errors = io.StringIO()
+    call_command("import_albums", folder=str(root), workers=1, no_progress=True, stdout=output, stderr=errors)
+
+    assert sorted(Photo.objects.values_list("source_id", flat=True)) == [
+        "Party/day 2/biden.jpg",
+        "Party/day 2/evening/obama3.jpg",
+        "Party/obama2.jpg",
+    ]
+    assert "Imported 3 albums: 3 new" in output.getvalue()
+    assert errors.getvalue().splitlines() == [
+        "  album Empty: empty: no files in it or its sub-folders (images: .bmp, .gif, .jpeg, .jpg, .png, .tif, .tiff, .webp)",
+        "  album Notes: empty: none of its 1 files (in it or its sub-folders) is an image "
+        "(.bmp, .gif, .jpeg, .jpg, .png, .tif, .tiff, .webp)",
+    ]

@@ -136,7 +136,7 @@ def test_the_photos_grid_groups_by_album_with_dates_and_lightbox_data(media_root
     assert tile_ids(page) == [photos[k].pk for k in ("gala1", "gala2", "trip", "folder")]
     gala1 = photos["gala1"].pk
     assert (
-        f'<a class="tile" href="/photos/{gala1}/" data-src="/photos/{gala1}/file/" '
+        f'<a class="tile" href="/photos/{gala1}/" data-id="{gala1}" data-src="/photos/{gala1}/file/" '
         f'data-download="/photos/{gala1}/download/" data-not-me="/photos/{gala1}/not-me/" '
         f'data-caption="Gala, 1 May 2024"><img src="/photos/{gala1}/file/" alt="Photo 1 of you at Gala" '
         f'loading="lazy"></a>'

@@ -153,6 +153,44 @@ def test_the_not_me_api_answers_204_and_the_photos_api_leaves_the_photo_out(medi
     assert [item["id"] for item in body["results"]] == [kept.pk]
 
 
+def test_not_me_is_undone_from_the_message_the_api_or_the_privacy_pages_list(media_root: Path) -> None:
+    ada, bob = MemberFactory(username="ada"), MemberFactory(username="bob")
+    reference = reference_with(ada, unit(0))
+    photo = matched_photo(ada, reference, file=default_storage.save("photos/a.jpg", ContentFile(jpeg())))
+    kept = matched_photo(ada, reference)
+    client = csrf_client(ada)
+    csrf = {"HTTP_X_CSRFTOKEN": token(client)}
+
+    # Without JavaScript: the message after "Not me" carries an Undo button.
+    client.post(f"/photos/{photo.pk}/not-me/", {"next": "/"}, **csrf)
+    page = client.get("/").content.decode()
+    assert f'action="/photos/{photo.pk}/restore/"' in page and ">Undo</button>" in page
+    assert client.get("/consent/").content.decode().count(f'action="/photos/{photo.pk}/restore/"') == 1
+    # The hidden photo's file still loads for its member (the privacy page shows it), not for others.
+    assert client.get(f"/photos/{photo.pk}/file/").status_code == 200
+    assert client.get(f"/photos/{photo.pk}/").status_code == 404
+    bob_client = csrf_client(bob)
+    assert bob_client.get(f"/photos/{photo.pk}/file/").status_code == 404
+    assert (
+        bob_client.post(f"/photos/{photo.pk}/restore/", HTTP_X_CSRFTOKEN=token(bob_client)).status_code == 404
+    )
+
+    restored = client.post(f"/photos/{photo.pk}/restore/", {"next": "/consent/#hidden"}, **csrf)
+    assert restored.status_code == 302 and restored["Location"] == "/consent/#hidden"
+    assert visible_ids(ada) == sorted([photo.pk, kept.pk])
+    assert "Photos you hid" not in client.get("/consent/").content.decode()
+    assert client.post(f"/photos/{photo.pk}/restore/", **csrf).status_code == 404  # nothing to undo
+
+    # With JavaScript: the API's DELETE undoes its POST.
+    api = f"/api/photos/{photo.pk}/not-me/"
+    assert client.post(api, **csrf).status_code == 204
+    assert visible_ids(ada) == [kept.pk]
+    assert client.delete(api, **csrf).status_code == 204
+    assert visible_ids(ada) == sorted([photo.pk, kept.pk])
+    assert client.delete(api, **csrf).json() == {"error": "No such photo.", "code": "not_found"}
+    assert Dismissal.objects.count() == 0
+
+
 # --- delete all my data -------------------------------------------------------------
 def stored_files() -> list[str]:
     try:
@@ -174,9 +212,10 @@ def test_delete_all_my_data_leaves_no_rows_or_files_and_keeps_the_account(
     bob_file = Path(bob_ref.image.name).name
     client = csrf_client(ada)
 
+    matched_photo(ada, first, album=AlbumFactory(hidden=True))  # not seen: not counted
     page = client.get("/privacy/delete/").content.decode()
     assert "your 2 selfies, from the database and from file storage" in page
-    assert "your matches in 3 photos" in page
+    assert "your matches in 2 photos" in page  # the photos on My photos; one is "not me"
     assert 'your 1 "Not me" choice;' in page
 
     # Without ticking the box nothing happens.
@@ -199,7 +238,7 @@ def test_delete_all_my_data_leaves_no_rows_or_files_and_keeps_the_account(
     # Bob is untouched; the photos themselves stay.
     assert visible_ids(bob) == [bob_photo.pk]
     assert Dismissal.objects.filter(member=bob).count() == 1
-    assert Photo.objects.count() == 5
+    assert Photo.objects.count() == 6
 
     done = client.get("/privacy/deleted/").content.decode()
     assert "your consent are gone." in done

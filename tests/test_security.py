@@ -125,6 +125,17 @@ ANONYMOUS_PROBES: list[tuple[str, str, str | int]] = [
     ("GET", "/accounts/thalia/callback/", 404),
     ("GET", "/accounts/thalia/connect/", "login"),
     ("GET", "/accounts/thalia/code/", 200),  # shows a code for `manage.py connect_thalia`
+    ("POST", "/photos/{photo}/restore/", "login"),
+    ("DELETE", "/api/photos/{photo}/not-me/", "json403"),
+    ("POST", "/privacy/notifications/", "login"),
+    # The digest's unsubscribe link needs no login; an unsigned token is refused.
+    ("GET", "/notifications/unsubscribe/{token}/", 404),
+    ("POST", "/notifications/unsubscribe/{token}/", 404),
+    # Password reset, for local accounts (an invalid link says so).
+    ("GET", "/accounts/password/reset/", 200),
+    ("GET", "/accounts/password/reset/sent/", 200),
+    ("GET", "/accounts/password/reset/{uid}/{reset_token}/", 200),
+    ("GET", "/accounts/password/reset/done/", 200),
 ]
 
 # Another member acting on the victim's objects: the expected status. The body
@@ -148,6 +159,8 @@ INTRUDER_PROBES: list[tuple[str, str, int]] = [
     ("GET", "/privacy/delete/", 200),
     ("POST", "/privacy/delete/", 302),  # deletes the intruder's own data and account only
     ("GET", "/accounts/thalia/connect/", 404),
+    ("POST", "/photos/{photo}/restore/", 404),
+    ("DELETE", "/api/photos/{photo}/not-me/", 404),
 ]
 INTRUDER_DATA = {"/privacy/delete/": {"confirm": "on", "delete_account": "on"}}
 
@@ -161,6 +174,9 @@ STATE_CHANGES: list[tuple[str, str, dict[str, str]]] = [
     ("POST", "/photos/{photo}/not-me/", {}),
     ("POST", "/api/photos/{photo}/not-me/", {}),
     ("POST", "/privacy/delete/", {"confirm": "on", "delete_account": "on"}),
+    ("POST", "/photos/{photo}/restore/", {}),
+    ("DELETE", "/api/photos/{photo}/not-me/", {}),
+    ("POST", "/privacy/notifications/", {"notify": "on", "email": "a@example.org"}),
     ("POST", "/accounts/logout/", {}),
 ]
 
@@ -180,6 +196,9 @@ def fill(path: str, victim: Victim) -> str:
         photo=victim.photo.pk,
         album=victim.photo.album_id,
         year=victim.photo.album.date.year,  # type: ignore[union-attr]
+        token=f"{victim.member.pk}",  # the victim's id, unsigned
+        uid="MQ",
+        reset_token="set-password",
     )
 
 
@@ -197,6 +216,9 @@ def _as_route(path: str) -> str:
         ("{photo}", "<int:photo_id>"),
         ("{album}", "<int:album_id>"),
         ("{year}", "<year:year>"),
+        ("{token}", "<str:token>"),
+        ("{uid}", "<uidb64>"),
+        ("{reset_token}", "<token>"),
     ]:
         path = path.replace(name, converter)
     return path.lstrip("/")

@@ -95,3 +95,70 @@ def test_without_secret_key_the_settings_use_the_data_folder_key(tmp_path: Path)
     second = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True, check=True)
     key = (tmp_path / "secret_key").read_text()
     assert first.stdout == second.stdout == f"{key}\n"
+
+
+def test_email_url_gives_djangos_mail_settings() -> None:
+    from throwback.env import email_url
+
+    assert email_url("EMAIL_URL", "smtp+tls://throwback%40example.org:p%2Fss@mail.example.org") == {
+        "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "EMAIL_HOST": "mail.example.org",
+        "EMAIL_PORT": 587,
+        "EMAIL_HOST_USER": "throwback@example.org",
+        "EMAIL_HOST_PASSWORD": "p/ss",
+        "EMAIL_USE_TLS": True,
+        "EMAIL_USE_SSL": False,
+    }
+    assert email_url("EMAIL_URL", "smtps://mail.example.org")["EMAIL_PORT"] == 465
+    assert email_url("EMAIL_URL", "smtp://127.0.0.1:2525")["EMAIL_PORT"] == 2525
+    assert email_url("EMAIL_URL", "console://") == {
+        "EMAIL_BACKEND": "django.core.mail.backends.console.EmailBackend"
+    }
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("mail.example.org", "EMAIL_URL must start with one of smtp://"),
+        ("imap://mail.example.org", "EMAIL_URL must start with one of"),
+        ("smtp://mail.example.org:port", "EMAIL_URL has a port that is not a number"),
+        ("smtp://:25", "EMAIL_URL names no mail server host"),
+    ],
+)
+def test_a_bad_email_url_stops_start_up(value: str, message: str) -> None:
+    from throwback.env import email_url
+
+    with pytest.raises(ImproperlyConfigured, match=message):
+        email_url("EMAIL_URL", value)
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (
+            {"THROWBACK_SITE_URL": "throwback.example.org"},
+            "THROWBACK_SITE_URL must be an http:// or https://",
+        ),
+        ({"THROWBACK_SITE_URL": "ftp://throwback.example.org"}, "THROWBACK_SITE_URL must be an http"),
+        ({"EMAIL_URL": "smtp//x"}, "EMAIL_URL must start with one of"),
+        (
+            {"EMAIL_USE_TLS": "true", "EMAIL_USE_SSL": "true"},
+            "EMAIL_USE_TLS and EMAIL_USE_SSL exclude each other",
+        ),
+        ({"EMAIL_PORT": "0"}, "EMAIL_PORT must be at least 1"),
+    ],
+)
+def test_bad_mail_settings_stop_start_up(env: dict[str, str], message: str) -> None:
+    environment = {**os.environ, "DJANGO_SETTINGS_MODULE": "throwback.settings", "SECRET_KEY": "x", **env}
+    command = [sys.executable, "-c", "from django.conf import settings; settings.EMAIL_HOST"]
+    result = subprocess.run(command, env=environment, cwd=REPO, capture_output=True, text=True, check=False)
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr and message in result.stderr
+
+
+def test_site_url_loses_its_trailing_slash(monkeypatch: pytest.MonkeyPatch) -> None:
+    from throwback.env import env_site_url
+
+    monkeypatch.setenv("T_SITE", "https://throwback.example.org/")
+    assert env_site_url("T_SITE", "http://127.0.0.1:8000") == "https://throwback.example.org"
+    assert env_site_url("T_UNSET", "http://127.0.0.1:8000") == "http://127.0.0.1:8000"

@@ -18,7 +18,16 @@ import dj_database_url
 import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
 
-from throwback.env import env_bool, env_choice, env_float, env_int, env_list, env_str
+from throwback.env import (
+    email_url,
+    env_bool,
+    env_choice,
+    env_float,
+    env_int,
+    env_list,
+    env_site_url,
+    env_str,
+)
 
 # Lets classes like ModelAdmin[Album] be subscripted at run time, as the type hints need.
 django_stubs_ext.monkeypatch()
@@ -226,8 +235,32 @@ THROWBACK_TRUSTED_PROXIES = env_int("THROWBACK_TRUSTED_PROXIES", 0, minimum=0)
 AXES_CLIENT_IP_CALLABLE = "members.throttle.client_address"
 AXES_RESET_ON_SUCCESS = True
 AXES_USERNAME_FORM_FIELD = "username"
+# The lock-out is a page of the site (how long, a way back), not a bare text.
+AXES_LOCKOUT_CALLABLE = "members.views.locked_out"
 AXES_VERBOSE = False  # no start-up banner on every manage.py command; lockouts are still logged
 # --- end of web security -------------------------------------------------------
+
+# --- Mail (issue 16): "new photos of you" digests and password resets ----------
+# EMAIL_URL (smtp://, smtp+tls://, smtp+ssl://, console://) or the separate
+# EMAIL_HOST… variables; `make run` prints mails to the console. The digest
+# is sent after an import has finished, so a slow or dead server costs one
+# EMAIL_TIMEOUT per run and never fails the import.
+EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+if env_str("EMAIL_URL", "").strip():
+    globals().update(email_url("EMAIL_URL", env_str("EMAIL_URL", "")))
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    raise ImproperlyConfigured("EMAIL_USE_TLS and EMAIL_USE_SSL exclude each other: set one")
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Throwback <throwback@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Where members reach Throwback: the links in mails (My photos, unsubscribe, password reset).
+THROWBACK_SITE_URL = env_site_url("THROWBACK_SITE_URL", "http://127.0.0.1:8000")
 
 LOGGING = {
     "version": 1,

@@ -145,6 +145,8 @@ def _sync_albums(
         summary.errors.extend(
             f"photo {printable(key)}: skipped, {reason}" for key, reason in listing.skipped.items()
         )
+        if listing.empty_reason:
+            summary.errors.append(f"album {printable(remote.source_id)}: {listing.empty_reason}")
         synced.append(result.album.pk)
         summary.albums += 1
         summary.photos_new += result.new

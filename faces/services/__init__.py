@@ -30,7 +30,7 @@ from faces.services.history import (
     import_run_finish,
     import_run_start,
 )
-from faces.services.matches import matches_rebuild, photo_dismiss, reference_match
+from faces.services.matches import matches_rebuild, photo_dismiss, photo_restore, reference_match
 from faces.services.photos import (
     AlbumSync,
     album_sync,
@@ -57,6 +57,7 @@ __all__ = [
     "photo_claim",
     "photo_content_type",
     "photo_dismiss",
+    "photo_restore",
     "photo_store",
     "photos_claim",
     "photos_record",

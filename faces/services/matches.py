@@ -66,3 +66,9 @@ def photo_dismiss(*, member: Member, photo_id: int) -> bool:
     dismissal.full_clean(validate_unique=False, validate_constraints=False)
     Dismissal.objects.bulk_create([dismissal], ignore_conflicts=True)
     return True
+
+
+def photo_restore(*, member: Member, photo_id: int) -> bool:
+    """Undo "not me": the photo shows again. False when the member had not dismissed it."""
+    deleted, _ = Dismissal.objects.filter(member=member, photo_id=photo_id).delete()
+    return deleted > 0

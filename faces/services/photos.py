@@ -67,8 +67,9 @@ def album_sync(*, source: str, location: str, remote: SourceAlbum, listing: Albu
     album.title = remote.title
     album.missing = False
     album.location = location
-    if remote.date is not None:
-        album.date = remote.date
+    date = remote.date if remote.date is not None else listing.date
+    if date is not None:
+        album.date = date
     album.full_clean()
     album.save()
 

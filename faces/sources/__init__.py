@@ -74,6 +74,12 @@ class AlbumListing:
     # False when an entry could not be tied to a photo id (no usable pk): any
     # stored photo may be that entry, so none is taken as removed.
     complete: bool = True
+    # The album's date as its photos tell it (folders: the most common EXIF
+    # day); used when the album itself has none.
+    date: dt.date | None = None
+    # Why a listing has no photos at all, when the source can tell (a folder
+    # whose files are not images); reported in the import summary.
+    empty_reason: str = ""
 
 
 class Source(Protocol):

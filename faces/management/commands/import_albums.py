@@ -15,6 +15,7 @@ from faces.models import Album, ImportRun
 from faces.services import import_run_finish, import_run_start
 from faces.sources import Source, SourceError
 from faces.sources.folder import FolderSource
+from members.notifications import digests_send
 from thalia.services import website_location, website_source
 
 
@@ -94,6 +95,10 @@ class Command(BaseCommand):
                 progress.close()
         import_run_finish(run=run, summary=summary)
         self._report(summary)
+        # Last, once everything is stored: a slow or dead mail server cannot fail the import.
+        digests = digests_send()
+        if digests.considered:
+            self.stdout.write(digests.line())
 
     def _record_stop(self, run: ImportRun, message: str) -> None:
         """Record why a run stopped, on a fresh connection; the server may still be gone."""

@@ -8,10 +8,11 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from faces.models import Album, AlbumAccess
+from faces.models import Album
 from faces.selectors import member_on_this_day
 from faces.services import photo_dismiss
 from tests.factories import AlbumFactory, MemberFactory, matched_photo, reference_with, unit
+from thalia.models import AlbumAccess
 
 pytestmark = pytest.mark.django_db
 

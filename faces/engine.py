@@ -169,6 +169,29 @@ def detect_and_encode(pixels: np.ndarray, options: EngineOptions) -> list[Detect
     ]
 
 
+# A selfie with several faces is used when one is at least this many times the
+# area of every other one and its centre lies in the middle of the image.
+DOMINANT_AREA_RATIO = 2.0
+
+
+def dominant_face(faces: list[DetectedFace], width: int, height: int) -> DetectedFace | None:
+    """The one face that clearly dominates a selfie (largest by DOMINANT_AREA_RATIO, central), or None."""
+
+    def area(face: DetectedFace) -> int:
+        return (face.bottom - face.top) * (face.right - face.left)
+
+    if not faces:
+        return None
+    ranked = sorted(faces, key=area, reverse=True)
+    if len(ranked) > 1 and area(ranked[0]) < DOMINANT_AREA_RATIO * area(ranked[1]):
+        return None
+    top, right, bottom, left = ranked[0].top, ranked[0].right, ranked[0].bottom, ranked[0].left
+    centre_x, centre_y = (left + right) / 2 / width, (top + bottom) / 2 / height
+    if not (0.2 <= centre_x <= 0.8 and 0.15 <= centre_y <= 0.85):
+        return None
+    return ranked[0]
+
+
 def _face_recognition() -> Any:
     """face_recognition, imported on first use: importing it loads dlib's models."""
     with warnings.catch_warnings():

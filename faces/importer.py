@@ -139,6 +139,9 @@ def run_import(
         if pool is not None and fresh:
             _pool_stop()
         raise
+    if summary.photos_encoded:
+        # The collection grew: references' limits and learned references follow (issue 14).
+        services.references_refresh()
     summary.seconds = time.monotonic() - started
     return summary
 

@@ -235,6 +235,38 @@ class Dismissal(models.Model):
         return f"{self.member} is not in photo {self.photo_id}"
 
 
+class Suggestion(models.Model):
+    """"Is this you?": a photo face just outside a member's limits, offered to them.
+
+    Made by matching (faces.services.assignment) for faces within the wider
+    band of a member's references that no one was assigned. "Yes" makes the
+    face a confirmed reference of the member; "No" keeps the row so the face
+    is never offered again. Open suggestions are recomputed with the matches.
+    """
+
+    class Answer(models.TextChoices):
+        OPEN = "", "Not answered"
+        YES = "yes", "Yes, that's me"
+        NO = "no", "No, not me"
+
+    member = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="suggestions"
+    )
+    face = models.ForeignKey(FaceEncoding, on_delete=models.CASCADE, related_name="suggestions")
+    distance = models.FloatField()
+    answer = models.CharField(max_length=3, choices=Answer.choices, default=Answer.OPEN, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+    answered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["member", "face"], name="suggestion_unique_member_face")
+        ]
+
+    def __str__(self) -> str:
+        return f"is {self.member} face {self.face_id}? {self.answer or 'open'}"
+
+
 class ImportRun(models.Model):
     """One run of `manage.py import_albums`: when, from where, and its summary."""
 

@@ -104,7 +104,7 @@ def _grid_context(request: MemberRequest, *, year: int | None = None) -> dict[st
         "page": page,
         "albums": albums,
         # Matches need a selfie: only a member without photos here is asked.
-        "has_references": page.paginator.count > 0 or request.user.references.exists(),
+        "has_references": page.paginator.count > 0 or request.user.references.selfies().exists(),
         "years": selectors.member_years(request.user),
     }
 

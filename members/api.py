@@ -40,7 +40,7 @@ def _reference_json(reference: ReferenceFace) -> dict[str, object]:
 def references(request: MemberRequest) -> JsonResponse:
     if request.method == "GET":
         return JsonResponse(
-            [_reference_json(r) for r in request.user.references.order_by("created", "id")],
+            [_reference_json(r) for r in request.user.references.selfies().order_by("created", "id")],
             safe=False,
         )
     # Before the upload is read, so consent stays recorded when the upload is refused.

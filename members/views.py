@@ -80,7 +80,7 @@ def references(request: MemberRequest) -> HttpResponse:
         {
             "form": form,
             "refusal": refusal,
-            "references": request.user.references.order_by("created", "id"),
+            "references": request.user.references.selfies().order_by("created", "id"),
             "limit": settings.THROWBACK_MAX_REFERENCES,
             "max_bytes": services.upload_limit_bytes(),
             "max_mb": settings.THROWBACK_UPLOAD_MAX_MB,
@@ -242,7 +242,7 @@ def data_delete(request: MemberRequest) -> HttpResponse:
         response["Clear-Site-Data"] = '"cache"'
         return response
     counts = {
-        "references": ReferenceFace.objects.filter(member=member).count(),
+        "references": ReferenceFace.objects.selfies().filter(member=member).count(),
         "matches": Match.objects.filter(member=member).values("face__photo").distinct().count(),
         "dismissals": Dismissal.objects.filter(member=member).count(),
     }

@@ -7,7 +7,9 @@ their matches in one transaction.
 The functions live in modules by concern and are all importable from here
 (`from faces import services; services.photo_store(...)`):
 `photos` (album sync, storing a photo's faces, photo files), `claims` (import
-claims and batched stores), `matches` (selfie matches, "not me"), `website`
+claims and batched stores), `matches` (selfie matches, "not me"),
+`assignment` (one face, one person per photo; "Is this you?" offers),
+`learning` (limits, mean and learned references, answers to "Is this you?"), `website`
 (the website's API client, signed URLs, a member's albums) and `history`
 (import runs).
 """
@@ -30,6 +32,7 @@ from faces.services.history import (
     import_run_finish,
     import_run_start,
 )
+from faces.services.learning import RefreshSummary, references_refresh, suggestion_answer
 from faces.services.matches import matches_rebuild, photo_dismiss, reference_match
 from faces.services.photos import (
     AlbumSync,
@@ -55,6 +58,7 @@ __all__ = [
     "ImportSummaryLike",
     "Outcome",
     "Recorded",
+    "RefreshSummary",
     "album_access_refresh",
     "album_access_store",
     "album_sync",
@@ -75,5 +79,7 @@ __all__ = [
     "photos_record",
     "photos_reencode",
     "reference_match",
+    "references_refresh",
+    "suggestion_answer",
     "url_is_fresh",
 ]

@@ -1,18 +1,24 @@
-"""manage.py rematch: recompute every stored match, e.g. after a threshold change."""
+"""manage.py rematch: recompute every reference's limit and every match, e.g. after a rule change."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from faces.services import matches_rebuild
+from faces.services import matches_rebuild, references_refresh
 
 
 class Command(BaseCommand):
-    help = "Recompute all matches between members' references and photo faces (idempotent)."
+    help = (
+        "Recompute every reference's limit, the learned references and all matches between members' "
+        "references and photo faces (idempotent)."
+    )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        refreshed = references_refresh()
         total = matches_rebuild()
-        self.stdout.write(f"Rematched: {total} matches at threshold {settings.THROWBACK_MATCH_THRESHOLD}")
+        self.stdout.write(
+            f"Rematched: {total} matches; {refreshed.limits_changed} limits changed, "
+            f"{refreshed.learned_added} learned references added, {refreshed.learned_removed} removed"
+        )

@@ -78,7 +78,8 @@ def labelled_images() -> list[Image]:
 
     folders = sorted(p.parent for p in FACES_DIR.glob("*/labels.csv"))
     return [
-        Image(folder=i.folder, file=i.file, identities=i.identities, kind=i.kind) for i in read_labels(folders)
+        Image(folder=i.folder, file=i.file, identities=i.identities, kind=i.kind)
+        for i in read_labels(folders)
     ]
 
 
@@ -129,7 +130,9 @@ def encode_all() -> list[Image]:
         image.width, image.height = analysis.width, analysis.height
         image.faces = _faces(analysis.faces)
         if image.kind == "single" and any(singles.get(name, 0) >= 2 for name in image.identities):
-            stored, _ = engine.downscale(engine.load_image(data, max_pixels=selfie.max_pixels), SELFIE_STORED_MAX_SIDE_PX)
+            stored, _ = engine.downscale(
+                engine.load_image(data, max_pixels=selfie.max_pixels), SELFIE_STORED_MAX_SIDE_PX
+            )
             image.selfie_size = stored.size
             found = engine.find_faces(stored, selfie)
             image.selfie = _faces(found)

@@ -34,7 +34,7 @@ import hashlib
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 from accuracy_encode import Face, Image, load  # noqa: E402 - bench/ is on sys.path
@@ -320,7 +320,7 @@ def ask(
     limits: np.ndarray,
     outcome: Outcome,
 ) -> dict[str, dict[int, float]]:
-    """"Is this you?" until nothing is left to ask: faces within band × limit, not taken, not matched."""
+    """ "Is this you?" until nothing is left to ask: faces within band × limit, not taken, not matched."""
     asked: set[tuple[str, int]] = set()
     for _ in range(10):
         taken = {f: m for m, faces in hits.items() for f in faces}
@@ -396,7 +396,9 @@ def total(counts: Iterable[Count]) -> Count:
     return result
 
 
-def tuning_counts(data: Data, counts: dict[str, Count], enrolment: Enrolment, outcome: Outcome) -> dict[str, Count]:
+def tuning_counts(
+    data: Data, counts: dict[str, Count], enrolment: Enrolment, outcome: Outcome
+) -> dict[str, Count]:
     """The tuning people's counts, without any photo showing a held-out person."""
     hidden = {n for n, image in enumerate(data.images) if image.identities & data.held_out}
     result = {}
@@ -472,7 +474,9 @@ def cross_validate(
     return chosen, total(c for _, c in chosen)
 
 
-def best_at_target(evaluations: list[Evaluation], *, target: float = TARGET_PER_1000, part: str = "tuning") -> Evaluation | None:
+def best_at_target(
+    evaluations: list[Evaluation], *, target: float = TARGET_PER_1000, part: str = "tuning"
+) -> Evaluation | None:
     best = None
     for e in evaluations:
         counts = total(c for draw in getattr(e, part) for c in draw.values())
@@ -533,7 +537,9 @@ def sweep_table(data: Data, title: str, evaluations: list[Evaluation]) -> None:
                 spread(e),
             ]
         )
-    table(["rule", "recall", "false", "per 1000", "tune recall", "tune /1000", "draws recall / per 1000"], rows)
+    table(
+        ["rule", "recall", "false", "per 1000", "tune recall", "tune /1000", "draws recall / per 1000"], rows
+    )
 
 
 def cv_line(data: Data, label: str, evaluations: list[Evaluation], folds: int = 5) -> list[object]:
@@ -556,16 +562,22 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
     data = build(load())
-    out(f"{len(data.images)} images, {len(data.faces)} faces, {len(data.people)} people; held out: "
-        + ", ".join(sorted(data.held_out)))
+    out(
+        f"{len(data.images)} images, {len(data.faces)} faces, {len(data.people)} people; held out: "
+        + ", ".join(sorted(data.held_out))
+    )
     selfie_rules = {"today": SelfieRule(), "dominant+harder": SelfieRule(dominant=True, harder=True)}
     for label, srule in selfie_rules.items():
         for refs in (1, 3):
             e = enrol(data, references=refs, draw=0, rule=srule)
-            out(f"selfies {label}, {refs} per member: {len(e.selfies)} members, {e.refused} refused images, "
-                f"{e.people_without} people without a selfie")
+            out(
+                f"selfies {label}, {refs} per member: {len(e.selfies)} members, {e.refused} refused images, "
+                f"{e.people_without} people without a selfie"
+            )
     for references in (1, 3):
-        enrolments = [enrol(data, references=references, draw=n, rule=SelfieRule()) for n in range(args.draws)]
+        enrolments = [
+            enrol(data, references=references, draw=n, rule=SelfieRule()) for n in range(args.draws)
+        ]
         run_all(data, references, enrolments, quick=args.quick)
 
 
@@ -580,12 +592,16 @@ def run_all(data: Data, references: int, enrolments: list[Enrolment], *, quick: 
     local: dict[tuple[float, float], list[Evaluation]] = {}
     for q in shares:
         for cap in caps:
-            local[(q, cap)] = [evaluate_rule(data, Rule(local=True, share=q, scale=s, cap=cap), enrolments) for s in scales]
+            local[(q, cap)] = [
+                evaluate_rule(data, Rule(local=True, share=q, scale=s, cap=cap), enrolments) for s in scales
+            ]
     for (q, cap), evaluations in local.items():
         best = best_at_target(evaluations)
         if best:
             s, t = summary(best), summary(best, "tuning")
-            out(f"local q={q} cap={cap}: best at target on tuning: {describe(best.rule)} tune {t.recall:.3f}/{t.per_1000:.3f}, all {s.recall:.3f}/{s.per_1000:.3f}")
+            out(
+                f"local q={q} cap={cap}: best at target on tuning: {describe(best.rule)} tune {t.recall:.3f}/{t.per_1000:.3f}, all {s.recall:.3f}/{s.per_1000:.3f}"
+            )
     rows = [cv_line(data, "global", glob)]
     for (q, cap), evaluations in local.items():
         rows.append(cv_line(data, f"local q={q} cap={cap}", evaluations))

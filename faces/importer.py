@@ -302,6 +302,17 @@ def _pool(workers: int, encode: Callable[[EncodeJob], EncodeResult] | None) -> W
     return _pools[key]
 
 
+def workers_stop() -> None:
+    """Shut down the encoding workers kept for the next run and wait for them to exit.
+
+    Once exited (and joined) their CPU time counts among this process's
+    children (`resource.RUSAGE_CHILDREN`), which `evaluate` reports.
+    """
+    for pool in _pools.values():
+        pool.shutdown()
+    _pools.clear()
+
+
 def _pool_stop() -> None:
     for pool in _pools.values():
         pool.stop()

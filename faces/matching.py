@@ -214,7 +214,13 @@ def references_near_faces(
         with connections[using].cursor() as cursor:
             execute(cursor, sql, params)
             hits += [
-                Hit(face_id=f, reference_id=r, member_id=m, distance=float(np.sqrt(max(d, 0.0))), limit=float(lim))
+                Hit(
+                    face_id=f,
+                    reference_id=r,
+                    member_id=m,
+                    distance=float(np.sqrt(max(d, 0.0))),
+                    limit=float(lim),
+                )
                 for f, r, m, d, lim in cursor.fetchall()
             ]
     return hits

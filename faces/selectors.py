@@ -218,3 +218,67 @@ def member_years(member: Member) -> list[tuple[int, int]]:
 def member_album_photos(member: Member, album_id: int) -> list[Photo]:
     """The member's photos in one visible album (empty for anyone not matched there)."""
     return list(Photo.objects.matched_to(member).filter(album_id=album_id))
+
+
+# --- "Is this you?" -------------------------------------------------------------------
+@dataclass(slots=True)
+class SuggestionRow:
+    """An open "Is this you?" offer: the face's box as percentages of its photo, and where to load it."""
+
+    pk: int
+    photo: Photo
+    url: str | None
+    # The face's box (left, top, width, height) in the photo's pixels, for an SVG viewBox crop.
+    box: tuple[int, int, int, int]
+    view: tuple[int, int, int, int]
+
+
+SUGGESTIONS_SHOWN = 3
+# The crop around a face shown with the question: this many face sizes wide.
+SUGGESTION_CONTEXT = 2.0
+
+
+def member_suggestions(member: Member, *, limit: int | None = SUGGESTIONS_SHOWN) -> list[SuggestionRow]:
+    """The member's open "Is this you?" offers, closest first, only in photos they may see.
+
+    The photos obey every rule of `Photo.objects.visible_to` (hidden and
+    missing albums, "not me", the website's album access), exactly as
+    matched photos do.
+    """
+    from faces.models import Suggestion
+
+    visible = Photo.objects.visible_to(member).values("pk")
+    offers = (
+        Suggestion.objects.filter(member=member, answer=Suggestion.Answer.OPEN, face__photo__in=visible)
+        .select_related("face__photo__album")
+        .order_by("distance", "id")
+    )
+    chosen = list(offers if limit is None else offers[:limit])
+    pairs = dict((photo.pk, url) for photo, url in with_display_urls([offer.face.photo for offer in chosen]))
+    rows = []
+    for offer in chosen:
+        face, photo = offer.face, offer.face.photo
+        width, height = face.right - face.left, face.bottom - face.top
+        side = int(max(width, height) * SUGGESTION_CONTEXT)
+        x = max(0, (face.left + face.right) // 2 - side // 2)
+        y = max(0, (face.top + face.bottom) // 2 - side // 2)
+        rows.append(
+            SuggestionRow(
+                pk=offer.pk,
+                photo=photo,
+                url=pairs.get(photo.pk),
+                box=(face.left, face.top, width, height),
+                view=(x, y, side, side),
+            )
+        )
+    return rows
+
+
+def suggested_photo(member: Member, photo_id: int) -> Photo | None:
+    """The photo of one of the member's open offers, if they may see it (for its file)."""
+    from faces.models import Suggestion
+
+    offered = Suggestion.objects.filter(
+        member=member, answer=Suggestion.Answer.OPEN, face__photo_id=photo_id
+    ).values("face__photo_id")
+    return Photo.objects.visible_to(member).filter(pk__in=offered).select_related("album").first()

@@ -13,6 +13,7 @@ urlpatterns = [
     path("photos/<int:photo_id>/download/", views.photo_download, name="photo_download"),
     path("photos/<int:photo_id>/not-me/", views.photo_not_me, name="photo_not_me"),
     path("albums/<int:album_id>/download/", views.album_download, name="album_download"),
+    path("suggestions/<int:suggestion_id>/answer/", views.suggestion_answer, name="suggestion_answer"),
     path("years/", views.years, name="years"),
     path("years/<int:year>/", views.year, name="year"),
 ]

@@ -111,7 +111,25 @@ def _grid_context(request: MemberRequest, *, year: int | None = None) -> dict[st
 
 @login_required
 def photos(request: MemberRequest) -> HttpResponse:
-    return render(request, "faces/photos.html", _grid_context(request))
+    context = _grid_context(request)
+    context["suggestions"] = selectors.member_suggestions(request.user)
+    return render(request, "faces/photos.html", context)
+
+
+@require_POST
+@login_required
+def suggestion_answer(request: MemberRequest, suggestion_id: int) -> HttpResponse:
+    """ "Is this you?" answered: `answer` is "yes" or "no"; 404 for anyone else's offer."""
+    answer = request.POST.get("answer")
+    if answer not in ("yes", "no"):
+        return HttpResponse("Answer yes or no.", status=400, content_type="text/plain")
+    if not services.suggestion_answer(member=request.user, suggestion_id=suggestion_id, yes=answer == "yes"):
+        raise Http404("No such question")
+    if answer == "yes":
+        messages.success(request, "Thanks! That photo is in your photos now, and it helps find you in more.")
+    else:
+        messages.success(request, "Thanks, we will not ask about that face again.")
+    return redirect("members:photos")
 
 
 @require_GET
@@ -146,8 +164,11 @@ def photo_detail(request: MemberRequest, photo_id: int) -> HttpResponse:
 @require_GET
 @login_required
 def photo_file(request: MemberRequest, photo_id: int) -> HttpResponseBase:
-    photo = _get_photo_for_member(request, photo_id)
-    if not photo.file:
+    """A folder photo's file, for a member matched in it or asked "Is this you?" about it; else 404."""
+    photo = selectors.member_photos(request.user).filter(pk=photo_id).first() or selectors.suggested_photo(
+        request.user, photo_id
+    )
+    if photo is None or not photo.file:
         raise Http404("No such photo")
     try:
         handle = default_storage.open(photo.file.name, "rb")

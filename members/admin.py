@@ -47,7 +47,11 @@ class ReferenceFaceAdmin(admin.ModelAdmin[ReferenceFace]):
     # Selfies only: the references Throwback derives (mean, learned, confirmed) are never shown.
     def get_queryset(self, request: HttpRequest) -> QuerySet[ReferenceFace]:
         queryset: QuerySet[ReferenceFace] = super().get_queryset(request)
-        return queryset.selfies().select_related("member").annotate(match_total=Count("matches"))
+        return (
+            queryset.filter(kind=ReferenceFace.Kind.SELFIE)
+            .select_related("member")
+            .annotate(match_total=Count("matches"))
+        )
 
     @admin.display(description="matches", ordering="match_total")
     def match_count(self, reference: ReferenceFace) -> int:

@@ -1,6 +1,6 @@
 """JSON API for reference faces (session auth, CSRF header X-CSRFToken).
 
-POST /api/references/ multipart `image` (+ `consent=yes`) → 201 {"id", "created"}
+POST /api/references/ multipart `image` (+ `consent=yes`) → 201 {"id", "created", "warnings"}
 or 400 {"error", "code"} (503 when encoding failed on our side, see
 services.EncodingFailed); GET lists; DELETE /api/references/<id>/ → 204 / 404.
 """
@@ -32,7 +32,11 @@ def api_login_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpR
 
 
 def _reference_json(reference: ReferenceFace) -> dict[str, object]:
-    return {"id": reference.pk, "created": reference.created.isoformat()}
+    return {
+        "id": reference.pk,
+        "created": reference.created.isoformat(),
+        "warnings": reference.warning_messages,
+    }
 
 
 @require_http_methods(["GET", "POST"])

@@ -80,3 +80,10 @@ class ReferenceFace(EncodingModel):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display().lower()} {self.pk} of {self.member}"
+
+    @property
+    def warning_messages(self) -> list[str]:
+        """What each stored warning means, in the member's words."""
+        from members.selfie_quality import MESSAGES
+
+        return [MESSAGES[code] for code in self.warnings if code in MESSAGES]

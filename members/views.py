@@ -69,7 +69,13 @@ def references(request: MemberRequest) -> HttpResponse:
             form = ReferenceUploadForm(request.POST, request.FILES)
             if form.is_valid():
                 data = read_uploaded_file(form.cleaned_data["image"])
-                services.reference_add(member=request.user, data=data)
+                reference = services.reference_add(member=request.user, data=data)
+                if reference.warnings:
+                    # Stay here: the list below shows why this selfie may find few photos.
+                    messages.warning(
+                        request, "Selfie added, with a warning: " + " ".join(reference.warning_messages)
+                    )
+                    return redirect("members:references")
                 messages.success(request, "Selfie added. Your photos are below.")
                 return redirect("members:photos")
         except services.ReferenceRejected as exc:

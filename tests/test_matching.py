@@ -127,7 +127,11 @@ def test_each_reference_is_compared_with_its_own_limit(using: str) -> None:
     faces = [(pk, FaceEncoding.objects.using(using).get(pk=pk).encoding) for pk in (near, middle, far)]
 
     hits = matching.references_near_faces(faces, using=using)
-    assert {(h.face_id, h.reference_id) for h in hits} == {(near, strict.pk), (near, loose.pk), (middle, loose.pk)}
+    assert {(h.face_id, h.reference_id) for h in hits} == {
+        (near, strict.pk),
+        (near, loose.pk),
+        (middle, loose.pk),
+    }
     assert all(h.within for h in hits)
 
     # Widened by 1.2: the strict limit reaches 0.36 (not 0.375), the loose one 0.54.

@@ -191,9 +191,7 @@ def test_no_stored_face_changes_the_reference_sql_text(
     _reset(using)
     faces = _as_stored(using, _faces(using, stored))
     baseline_faces = _as_stored(using, _faces(using, [_constant(0.0)] * len(stored)))
-    near = _captured_sql(
-        using, lambda: matching.references_near_faces(faces, widen=threshold, using=using)
-    )
+    near = _captured_sql(using, lambda: matching.references_near_faces(faces, widen=threshold, using=using))
     baseline = _captured_sql(
         using, lambda: matching.references_near_faces(baseline_faces, widen=1.0, using=using)
     )

@@ -234,6 +234,9 @@ THROWBACK_MATCH_THRESHOLD = env_float("THROWBACK_MATCH_THRESHOLD", 0.49)
 # most THROWBACK_MATCH_CAP; 0 gives every reference THROWBACK_MATCH_THRESHOLD.
 THROWBACK_MATCH_SCALE = env_float("THROWBACK_MATCH_SCALE", 0.0, minimum=0.0, maximum=2.0)
 THROWBACK_MATCH_CAP = env_float("THROWBACK_MATCH_CAP", 0.55, minimum=0.01, maximum=1.99)
+# In a photo a member is at most one face and a face at most one member (the
+# closest pairs first); off only to measure what it gives (evaluate).
+THROWBACK_ONE_FACE_ONE_PERSON = env_bool("THROWBACK_ONE_FACE_ONE_PERSON", True)
 # Learned references: a member's most confident matches (at most this many per
 # selfie) become extra references, never shown; 0 turns learning off.
 THROWBACK_LEARNED_PER_SELFIE = env_int("THROWBACK_LEARNED_PER_SELFIE", 3, minimum=0)

@@ -48,6 +48,7 @@ def assign(
     *,
     dismissed: set[tuple[int, int]] = frozenset(),  # type: ignore[assignment]
     refused: set[tuple[int, int]] = frozenset(),  # type: ignore[assignment]
+    one_face: bool = True,
 ) -> Assignment:
     """Apply one face, one person to hits (widened or not) of whole photos.
 
@@ -55,7 +56,8 @@ def assign(
     pairs ("not me"), refused (member, face) pairs (answered "No"). Every hit of
     a member on the face they were given is kept (one Match per reference);
     ties are broken by member and face id, so the result does not depend on
-    the order of hits.
+    the order of hits. Without `one_face` every hit within its limit is kept
+    (the rule before issue 14, for measuring).
     """
     within: dict[tuple[int, int], list[matching.Hit]] = defaultdict(list)
     outside: dict[tuple[int, int], float] = {}
@@ -76,7 +78,7 @@ def assign(
     members_in: set[tuple[int, int]] = set()  # (member, photo)
     for photo, pairs in candidates.items():
         for _, member, face in sorted(pairs):
-            if face in taken_faces or (member, photo) in members_in:
+            if one_face and (face in taken_faces or (member, photo) in members_in):
                 continue
             taken_faces.add(face)
             members_in.add((member, photo))
@@ -104,13 +106,18 @@ def hits_store(hits: Sequence[matching.Hit], photo_of: Mapping[int, int]) -> lis
     photos = set(photo_of.values())
     faces = set(photo_of)
     dismissed = set(
-        Dismissal.objects.filter(member_id__in=members, photo_id__in=photos).values_list("member_id", "photo_id")
+        Dismissal.objects.filter(member_id__in=members, photo_id__in=photos).values_list(
+            "member_id", "photo_id"
+        )
     )
     refused = set(
-        Suggestion.objects.filter(member_id__in=members, face_id__in=faces, answer=Suggestion.Answer.NO)
-        .values_list("member_id", "face_id")
+        Suggestion.objects.filter(
+            member_id__in=members, face_id__in=faces, answer=Suggestion.Answer.NO
+        ).values_list("member_id", "face_id")
     )
-    result = assign(hits, photo_of, dismissed=dismissed, refused=refused)
+    result = assign(
+        hits, photo_of, dismissed=dismissed, refused=refused, one_face=settings.THROWBACK_ONE_FACE_ONE_PERSON
+    )
     Match.objects.bulk_create(
         (
             Match(member_id=h.member_id, reference_id=h.reference_id, face_id=h.face_id, distance=h.distance)
@@ -121,7 +128,10 @@ def hits_store(hits: Sequence[matching.Hit], photo_of: Mapping[int, int]) -> lis
     )
     # A member's earlier answer about a face stays (the unique pair ignores the new row).
     Suggestion.objects.bulk_create(
-        (Suggestion(member_id=h.member_id, face_id=h.face_id, distance=h.distance) for h in result.suggestions),
+        (
+            Suggestion(member_id=h.member_id, face_id=h.face_id, distance=h.distance)
+            for h in result.suggestions
+        ),
         batch_size=1000,
         ignore_conflicts=True,
     )

@@ -27,6 +27,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from django.conf import settings
@@ -35,8 +36,11 @@ from django.utils import timezone
 
 from faces import index, limits, matching
 from faces.fields import ENCODING_FIELDS
-from faces.models import FaceEncoding, Match, Suggestion
+from faces.models import FaceEncoding, Match, Photo, Suggestion
 from faces.services import assignment
+
+if TYPE_CHECKING:
+    from members.models import Member
 
 # Learn only faces within this share of a selfie's limit ("far inside").
 LEARN_MAX_RATIO = 0.9
@@ -54,7 +58,7 @@ class RefreshSummary:
     photos_rematched: int = 0
 
 
-def _kinds() -> type:
+def _kinds() -> Any:
     from members.models import ReferenceFace
 
     return ReferenceFace.Kind
@@ -87,15 +91,17 @@ def references_refresh(*, learn: bool = True) -> RefreshSummary:
             assignment.photos_rematch(photos)
     members = ReferenceFace.objects.values_list("member_id", flat=True).distinct().order_by("member_id")
     for member_id in list(members):
-        added, removed, photos = member_learn(member_id=member_id, learn=learn)
+        added, removed, redone = member_learn(member_id=member_id, learn=learn)
         summary.learned_added += added
         summary.learned_removed += removed
-        summary.photos_rematched += photos
+        summary.photos_rematched += redone
     return summary
 
 
 def _photos_of_references(reference_ids: Iterable[int]) -> set[int]:
-    return set(Match.objects.filter(reference_id__in=list(reference_ids)).values_list("face__photo_id", flat=True))
+    return set(
+        Match.objects.filter(reference_id__in=list(reference_ids)).values_list("face__photo_id", flat=True)
+    )
 
 
 def _photos_near(references: Iterable[object]) -> set[int]:
@@ -125,7 +131,9 @@ def member_learn(*, member_id: int, learn: bool = True) -> tuple[int, int, int]:
         per_selfie = settings.THROWBACK_LEARNED_PER_SELFIE if learn else 0
         wanted = learned_choice(member_id=member_id, selfies=selfies, cap=per_selfie * selfies)
         existing = dict(
-            ReferenceFace.objects.filter(member_id=member_id, kind=kind.LEARNED).values_list("source_face_id", "id")
+            ReferenceFace.objects.filter(member_id=member_id, kind=kind.LEARNED).values_list(
+                "source_face_id", "id"
+            )
         )
         gone = [ref_id for face_id, ref_id in existing.items() if face_id not in wanted]
         photos |= _photos_of_references(gone)
@@ -225,20 +233,25 @@ def references_from_faces(*, member_id: int, face_ids: Iterable[int], kind: str)
     )
 
 
-def suggestion_answer(*, member_id: int, suggestion_id: int, yes: bool) -> bool:
-    """Record a member's answer to "Is this you?"; False when it is not their open suggestion.
+def suggestion_answer(*, member: Member, suggestion_id: int, yes: bool) -> bool:
+    """Record a member's answer to "Is this you?"; False when it is not their open offer.
 
-    "Yes" makes the face a confirmed reference of the member (matched at
-    once, which shows the photo) and runs their learning again; "No" keeps
-    the face from ever being matched to or offered to them again. The caller
-    checks that the suggestion's photo is one the member may see
-    (faces.selectors.member_suggestions).
+    Only an open offer in a photo the member may see (`Photo.objects.visible_to`)
+    can be answered. "Yes" makes the face a confirmed reference of the member
+    (matched at once, which shows the photo) and runs their learning again;
+    "No" keeps the face from ever being matched to or offered to them again.
     """
+    member_id = member.pk
     with transaction.atomic():
         matching.match_lock()
         suggestion = (
-            Suggestion.objects.select_for_update()
-            .filter(member_id=member_id, pk=suggestion_id, answer=Suggestion.Answer.OPEN)
+            Suggestion.objects.select_for_update(of=("self",))
+            .filter(
+                member_id=member_id,
+                pk=suggestion_id,
+                answer=Suggestion.Answer.OPEN,
+                face__photo__in=Photo.objects.visible_to(member).values("pk"),
+            )
             .select_related("face")
             .first()
         )

@@ -22,9 +22,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from faces import index, matching
-from faces.services import assignment
 from faces.engine import Analysis, EngineOptions
 from faces.models import Album, FaceEncoding, Photo
+from faces.services import assignment
 from faces.sources import AlbumListing, SourceAlbum
 
 

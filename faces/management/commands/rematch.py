@@ -6,6 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
+from faces.models import Match
 from faces.services import matches_rebuild, references_refresh
 
 
@@ -16,8 +17,9 @@ class Command(BaseCommand):
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        matches_rebuild()
         refreshed = references_refresh()
-        total = matches_rebuild()
+        total = Match.objects.count()
         self.stdout.write(
             f"Rematched: {total} matches; {refreshed.limits_changed} limits changed, "
             f"{refreshed.learned_added} learned references added, {refreshed.learned_removed} removed"

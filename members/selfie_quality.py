@@ -13,7 +13,7 @@ from PIL import Image, ImageFilter
 
 SMALL_FACE_PX = 60
 DARK_MEAN = 60.0  # mean luminance 0–255 of the face
-BLUR_VARIANCE = 40.0  # variance of the Laplacian of the face, scaled to 128 px
+BLUR_SHARPNESS = 10.0  # 1000 × var(Laplacian) / var(pixels) of the face scaled to 128 px
 MEASURE_SIDE_PX = 128
 
 MESSAGES = {
@@ -34,7 +34,11 @@ def face_measures(image: Image.Image, box: tuple[int, int, int, int]) -> dict[st
     brightness = float(pixels.mean()) if pixels.size else 0.0
     scaled = face.resize((MEASURE_SIDE_PX, MEASURE_SIDE_PX), Image.Resampling.BILINEAR)
     edges = scaled.filter(ImageFilter.Kernel((3, 3), [0, 1, 0, 1, -4, 1, 0, 1, 0], scale=1, offset=128))
-    sharpness = float(np.asarray(edges, dtype=np.float64).var())
+    # Pillow leaves the outermost pixels unfiltered: they are not edges. Divided
+    # by the face's own contrast, so a dark (low-contrast) face is not "blurred" too.
+    laplacian = float(np.asarray(edges, dtype=np.float64)[1:-1, 1:-1].var())
+    contrast = float(np.asarray(scaled, dtype=np.float64).var())
+    sharpness = 1000.0 * laplacian / contrast if contrast > 0 else 0.0
     return {"side_px": side, "brightness": brightness, "sharpness": sharpness}
 
 
@@ -46,6 +50,6 @@ def selfie_warnings(image: Image.Image, box: tuple[int, int, int, int]) -> list[
         warnings.append("small")
     if measures["brightness"] < DARK_MEAN:
         warnings.append("dark")
-    if measures["sharpness"] < BLUR_VARIANCE:
+    if measures["sharpness"] < BLUR_SHARPNESS:
         warnings.append("blurred")
     return warnings

@@ -98,7 +98,7 @@ def references(request: MemberRequest) -> HttpResponse:
 @login_required
 def reference_face(request: MemberRequest, reference_id: int) -> HttpResponse:
     """The face cropped from one of the member's own selfies; 404 for anyone else, staff too."""
-    reference = ReferenceFace.objects.filter(member=request.user, pk=reference_id).first()
+    reference = ReferenceFace.objects.selfies().filter(member=request.user, pk=reference_id).first()
     if reference is None:
         raise Http404("No such reference")
     try:

@@ -13,10 +13,10 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from faces.matching import Hit
 from faces.models import Album, AlbumAccess, Match, Photo, Suggestion
 from faces.services import photo_dismiss, reference_match, references_refresh
 from faces.services.assignment import assign, photos_rematch
-from faces.matching import Hit
 from members.models import Member, ReferenceFace
 from members.services import member_face_data_delete
 from tests.factories import AlbumFactory, MemberFactory, PhotoFactory, face_with, reference_with, unit

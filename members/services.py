@@ -180,7 +180,8 @@ def reference_add(*, member: Member, data: bytes) -> ReferenceFace:
             right=face.right,
             bottom=face.bottom,
             left=face.left,
-            match_limit=limits.limit_for(face.encoding),
+            # This selfie's member has one selfie more now (faces/limits.py).
+            match_limit=limits.limit_for(face.encoding, selfies=member.references.selfies().count() + 1),
             warnings=warnings,
         )
         reference.set_encoding(face.encoding)

@@ -17,6 +17,7 @@ from faces.matching import Hit
 from faces.models import Album, AlbumAccess, Match, Photo, Suggestion
 from faces.services import photo_dismiss, reference_match, references_refresh
 from faces.services.assignment import assign, photos_rematch
+from faces.services.learning import member_learn
 from members.models import Member, ReferenceFace
 from members.services import member_face_data_delete
 from tests.factories import AlbumFactory, MemberFactory, PhotoFactory, face_with, reference_with, unit
@@ -275,3 +276,24 @@ def test_photos_rematch_recomputes_exactly_what_matching_stored(media_root: Path
     before = sorted(Match.objects.values_list("member_id", "reference_id", "face_id"))
     photos_rematch(Photo.objects.values_list("pk", flat=True))
     assert sorted(Match.objects.values_list("member_id", "reference_id", "face_id")) == before
+
+
+def test_each_extra_selfie_tightens_all_of_the_members_limits(media_root: Path, learning) -> None:  # type: ignore[no-untyped-def]
+    from members.services import reference_delete
+
+    ada, _, _ = ada_with_photos()
+    references_refresh()
+    for offset in (0.01, 0.02):
+        extra = reference_with(ada, at(A, e50=offset))
+        member_learn(member_id=ada.pk)  # as reference_add ends
+
+    def limits() -> dict[str, set[float]]:
+        found: dict[str, set[float]] = {}
+        for kind, limit in ReferenceFace.objects.filter(member=ada).values_list("kind", "match_limit"):
+            found.setdefault(kind, set()).add(round(limit, 6))
+        return found
+
+    # Three selfies: 0.49 − 2 × 0.01 for every reference of hers, the mean and learned ones too.
+    assert limits() == {"selfie": {0.47}, "mean": {0.47}, "learned": {0.47}}
+    assert reference_delete(member=ada, reference_id=extra.pk)
+    assert limits() == {"selfie": {0.48}, "mean": {0.48}, "learned": {0.48}}

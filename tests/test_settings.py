@@ -110,7 +110,9 @@ def test_without_secret_key_the_settings_use_the_data_folder_key(tmp_path: Path)
         ("THROWBACK_ONE_FACE_ONE_PERSON", "sometimes", "THROWBACK_ONE_FACE_ONE_PERSON must be true or false"),
     ],
 )
-def test_bad_matching_rule_settings_stop_start_up(tmp_path: Path, name: str, value: str, message: str) -> None:
+def test_bad_matching_rule_settings_stop_start_up(
+    tmp_path: Path, name: str, value: str, message: str
+) -> None:
     env = {**os.environ, "THROWBACK_DATA_DIR": str(tmp_path), "SECRET_KEY": "x", name: value}
     command = [sys.executable, "-c", "import throwback.settings"]
     result = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True, check=False)

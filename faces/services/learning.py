@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Count
 from django.utils import timezone
 
 from faces import index, limits, matching
@@ -75,9 +76,15 @@ def references_refresh(*, learn: bool = True) -> RefreshSummary:
     summary = RefreshSummary()
     with transaction.atomic():
         matching.match_lock()
-        references = list(ReferenceFace.objects.only("id", "match_limit", *ENCODING_FIELDS))
+        references = list(ReferenceFace.objects.only("id", "member_id", "match_limit", *ENCODING_FIELDS))
+        sample = limits.face_sample()
         if references:
-            new = limits.limits_for(np.asarray([r.encoding for r in references]), limits.face_sample())
+            counts = selfie_counts()
+            new = limits.limits_for(
+                np.asarray([r.encoding for r in references]),
+                sample,
+                selfies=np.asarray([counts.get(r.member_id, 0) for r in references]),
+            )
             changed = []
             for reference, limit in zip(references, new.tolist(), strict=True):
                 if abs(reference.match_limit - limit) >= limits.LIMIT_TOLERANCE:
@@ -91,7 +98,7 @@ def references_refresh(*, learn: bool = True) -> RefreshSummary:
             assignment.photos_rematch(photos)
     members = ReferenceFace.objects.values_list("member_id", flat=True).distinct().order_by("member_id")
     for member_id in list(members):
-        added, removed, redone = member_learn(member_id=member_id, learn=learn)
+        added, removed, redone = member_learn(member_id=member_id, learn=learn, sample=sample)
         summary.learned_added += added
         summary.learned_removed += removed
         summary.photos_rematched += redone
@@ -116,18 +123,38 @@ def _photos_near(references: Iterable[object]) -> set[int]:
     return assignment.photos_of_faces(faces)
 
 
-def member_learn(*, member_id: int, learn: bool = True) -> tuple[int, int, int]:
-    """Bring one member's mean and learned references in line with their matches.
+def selfie_counts() -> dict[int, int]:
+    """member id → number of selfies."""
+    from members.models import ReferenceFace
 
-    Returns (learned added, learned removed, photos assigned again).
+    rows = (
+        ReferenceFace.objects.filter(kind=ReferenceFace.Kind.SELFIE)
+        .values("member_id")
+        .annotate(n=Count("id"))
+        .values_list("member_id", "n")
+    )
+    return dict(rows)
+
+
+def member_learn(
+    *, member_id: int, learn: bool = True, sample: np.ndarray | None = None
+) -> tuple[int, int, int]:
+    """Bring one member's limits, mean and learned references in line with their selfies and matches.
+
+    Call after the member's selfies changed (their number sets every limit of
+    theirs, faces/limits.py) or their matches did. `sample` is the face
+    sample of faces/limits.py when the caller has read it already. Returns
+    (learned added, learned removed, photos assigned again).
     """
     from members.models import ReferenceFace
 
     kind = ReferenceFace.Kind
     with transaction.atomic():
         matching.match_lock()
-        photos = _mean_update(member_id)
+        sample = limits.face_sample() if sample is None else sample
         selfies = ReferenceFace.objects.filter(member_id=member_id, kind=kind.SELFIE).count()
+        photos = _limits_update(member_id, sample=sample, selfies=selfies)
+        photos |= _mean_update(member_id, sample=sample, selfies=selfies)
         per_selfie = settings.THROWBACK_LEARNED_PER_SELFIE if learn else 0
         wanted = learned_choice(member_id=member_id, selfies=selfies, cap=per_selfie * selfies)
         existing = dict(
@@ -139,32 +166,52 @@ def member_learn(*, member_id: int, learn: bool = True) -> tuple[int, int, int]:
         photos |= _photos_of_references(gone)
         ReferenceFace.objects.filter(pk__in=gone).delete()
         new = [face_id for face_id in wanted if face_id not in existing]
-        added = references_from_faces(member_id=member_id, face_ids=new, kind=kind.LEARNED)
+        added = references_from_faces(member_id=member_id, face_ids=new, kind=kind.LEARNED, sample=sample)
         photos |= _photos_near(added)
         if photos:
             assignment.photos_rematch(photos)
     return len(added), len(gone), len(photos)
 
 
-def _mean_update(member_id: int) -> set[int]:
+def _limits_update(member_id: int, *, sample: np.ndarray, selfies: int) -> set[int]:
+    """Recompute the limits of the member's references; returns the photos to assign again."""
+    from members.models import ReferenceFace
+
+    references = list(
+        ReferenceFace.objects.filter(member_id=member_id).only("id", "match_limit", *ENCODING_FIELDS)
+    )
+    if not references:
+        return set()
+    new = limits.limits_for(np.asarray([r.encoding for r in references]), sample, selfies=selfies)
+    changed = []
+    for reference, limit in zip(references, new.tolist(), strict=True):
+        if abs(reference.match_limit - limit) >= limits.LIMIT_TOLERANCE:
+            reference.match_limit = limit
+            changed.append(reference)
+    photos = _photos_of_references([r.pk for r in changed])
+    ReferenceFace.objects.bulk_update(changed, ["match_limit"])
+    return photos | _photos_near(changed)
+
+
+def _mean_update(member_id: int, *, sample: np.ndarray, selfies: int) -> set[int]:
     """Keep the member's MEAN reference equal to the mean of their selfies (two or more); returns photos to redo."""
     from members.models import ReferenceFace
 
     kind = ReferenceFace.Kind
-    selfies = [r.encoding for r in ReferenceFace.objects.filter(member_id=member_id, kind=kind.SELFIE)]
+    encodings = [r.encoding for r in ReferenceFace.objects.filter(member_id=member_id, kind=kind.SELFIE)]
     mean = ReferenceFace.objects.filter(member_id=member_id, kind=kind.MEAN).first()
     photos = _photos_of_references([mean.pk]) if mean else set()
-    if len(selfies) < 2:
+    if len(encodings) < 2:
         if mean:
             mean.delete()
         return photos
-    vector = np.mean(np.asarray(selfies, dtype=np.float64), axis=0)
+    vector = np.mean(np.asarray(encodings, dtype=np.float64), axis=0)
     if mean is not None and np.allclose(mean.encoding, vector, atol=1e-6):
         return set()
     if mean is None:
         mean = ReferenceFace(member_id=member_id, kind=kind.MEAN)
     mean.set_encoding(vector)
-    mean.match_limit = limits.limit_for(vector)
+    mean.match_limit = float(limits.limits_for(vector, sample, selfies=selfies)[0])
     mean.full_clean(exclude=["member"])
     mean.save()
     return photos | _photos_near([mean])
@@ -203,15 +250,18 @@ def learned_choice(*, member_id: int, selfies: int, cap: int) -> list[int]:
     return [face_id for _, face_id in candidates[:cap]]
 
 
-def references_from_faces(*, member_id: int, face_ids: Iterable[int], kind: str) -> list[object]:
+def references_from_faces(
+    *, member_id: int, face_ids: Iterable[int], kind: str, sample: np.ndarray | None = None
+) -> list[object]:
     """New references of the member copying these photo faces (encoding, box), each with its limit."""
     from members.models import ReferenceFace
 
     faces = list(FaceEncoding.objects.filter(pk__in=list(face_ids)))
     if not faces:
         return []
-    sample = limits.face_sample()
-    limit_values = limits.limits_for(np.asarray([f.encoding for f in faces]), sample)
+    sample = limits.face_sample() if sample is None else sample
+    selfies = ReferenceFace.objects.filter(member_id=member_id, kind=ReferenceFace.Kind.SELFIE).count()
+    limit_values = limits.limits_for(np.asarray([f.encoding for f in faces]), sample, selfies=selfies)
     references = []
     for face, limit in zip(faces, limit_values.tolist(), strict=True):
         reference = ReferenceFace(

@@ -189,6 +189,7 @@ class Rule:
     mean_ref: bool = False
     learned_factor: float = 1.0  # limit of learned references: this × the rule's limit
     band: float = 0.0  # "Is this you?": ratio of the limit up to which faces are asked about
+    tighten: float = 0.0  # every limit of a member minus this per selfie beyond the first (faces/limits.py)
 
 
 def limits_of(rule: Rule, d: np.ndarray, *, scale: float | None = None) -> np.ndarray:
@@ -228,6 +229,11 @@ def match(data: Data, rule: Rule, refs: Refs) -> tuple[dict[str, dict[int, float
     kinds = np.asarray(refs.kind)
     limits = limits_of(rule, d)
     limits[kinds == "learned"] *= rule.learned_factor
+    if rule.tighten:
+        selfies = defaultdict(int)
+        for member, kind in zip(refs.member, refs.kind, strict=True):
+            selfies[member] += kind == "selfie"
+        limits = limits - rule.tighten * np.asarray([max(selfies[m] - 1, 0) for m in refs.member])
     within = d <= limits[:, None]
     # Per member and face: the smallest distance (and its ratio to that reference's limit).
     best: dict[str, dict[int, tuple[float, float]]] = defaultdict(dict)
@@ -518,6 +524,8 @@ def describe(rule: Rule) -> str:
         parts.append("mean")
     if rule.band:
         parts.append(f"band={rule.band:.2f}")
+    if rule.tighten:
+        parts.append(f"-{rule.tighten:g}/selfie")
     return " ".join(parts)
 
 
@@ -580,11 +588,12 @@ def step_rules(quick: bool) -> dict[str, list[Rule]]:
     """The steps of docs/accuracy.md, each swept over its main setting."""
     thresholds = [round(0.45 + 0.01 * i, 2) for i in range(11 if not quick else 6)]
     scales = [round(0.66 + 0.02 * i, 2) for i in range(7 if not quick else 4)]
-    learn = {"learn": True, "mean_ref": True}
+    learn = {"learn": True, "mean_ref": True, "tighten": 0.01}
     return {
         "today's rule": [Rule(threshold=t) for t in thresholds],
         "+ one face, one person": [Rule(threshold=t, assign=True) for t in thresholds],
         "+ local limits (q 0.1, cap 0.55)": [Rule(local=True, share=0.1, scale=x, cap=0.55, assign=True) for x in scales],
+        "+ 0.01 tighter per extra selfie": [Rule(threshold=t, assign=True, tighten=0.01) for t in thresholds],
         "+ learned, global limit": [Rule(threshold=t, assign=True, **learn) for t in thresholds],  # type: ignore[arg-type]
         "+ learned, local limits": [
             Rule(local=True, share=0.1, scale=x, cap=0.55, assign=True, **learn)  # type: ignore[arg-type]

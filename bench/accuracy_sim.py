@@ -580,7 +580,9 @@ def main() -> None:
             refused = sum(enrol(data, references=refs, draw=n, rule=srule).refused for n in range(args.draws))
             out(f"selfies {label}, {refs} per member: {refused} images refused over {args.draws} draws")
     for references in (1, 3):
-        enrolments = [enrol(data, references=references, draw=n, rule=SelfieRule()) for n in range(args.draws)]
+        enrolments = [
+            enrol(data, references=references, draw=n, rule=SelfieRule()) for n in range(args.draws)
+        ]
         run_all(data, references, enrolments, quick=args.quick)
 
 
@@ -592,7 +594,9 @@ def step_rules(quick: bool) -> dict[str, list[Rule]]:
     return {
         "today's rule": [Rule(threshold=t) for t in thresholds],
         "+ one face, one person": [Rule(threshold=t, assign=True) for t in thresholds],
-        "+ local limits (q 0.1, cap 0.55)": [Rule(local=True, share=0.1, scale=x, cap=0.55, assign=True) for x in scales],
+        "+ local limits (q 0.1, cap 0.55)": [
+            Rule(local=True, share=0.1, scale=x, cap=0.55, assign=True) for x in scales
+        ],
         "+ 0.01 tighter per extra selfie": [Rule(threshold=t, assign=True, tighten=0.01) for t in thresholds],
         "+ learned, global limit": [Rule(threshold=t, assign=True, **learn) for t in thresholds],  # type: ignore[arg-type]
         "+ learned, local limits": [
@@ -631,7 +635,15 @@ def run_all(data: Data, references: int, enrolments: list[Enrolment], *, quick: 
             a, h = summary(e), held_out_count(data, e)
             members = max(1, sum(len(x) for x in e.all))
             questions = sum(sum(x.values()) for x in e.questions) / members
-            asked.append([describe(rule), f"{a.recall:.3f}", f"{a.per_1000:.3f}", f"{h.recall:.3f}", f"{questions:.1f}"])
+            asked.append(
+                [
+                    describe(rule),
+                    f"{a.recall:.3f}",
+                    f"{a.per_1000:.3f}",
+                    f"{h.recall:.3f}",
+                    f"{questions:.1f}",
+                ]
+            )
     table(["rule", "recall", "per 1000", "held-out recall", "questions/member"], asked)
 
 

@@ -121,7 +121,7 @@ def reference_add(*, member: Member, data: bytes) -> ReferenceFace:
     A photo in which no face is found is tried again harder (more upsampling,
     then the CNN detector); of several faces, one that clearly dominates
     (engine.dominant_face) is taken, and the face crop shows which. A small,
-    dark or blurred face is stored with `warnings` (members.selfie_quality).
+    dark, blurred or turned face is stored with `warnings` (members.selfie_quality).
     The reference's limit comes from faces.limits; after it is matched, the
     member's mean and learned references are brought up to date.
     The stored image is a re-encoded, upright JPEG (no EXIF, so no location).
@@ -154,7 +154,7 @@ def reference_add(*, member: Member, data: bytes) -> ReferenceFace:
     face = faces[0] if len(faces) == 1 else engine.dominant_face(faces, stored.width, stored.height)
     if face is None:
         raise SeveralFacesFound(f"This photo shows {len(faces)} faces. Use a photo with only you in it.")
-    warnings = selfie_warnings(stored, (face.top, face.right, face.bottom, face.left))
+    warnings = selfie_warnings(stored, (face.top, face.right, face.bottom, face.left), turn=face.turn)
     buffer = io.BytesIO()
     stored.save(buffer, format="JPEG", quality=90)
 

@@ -158,7 +158,7 @@ def test_every_refused_selfie_gets_a_clear_message_and_good_ones_show_as_face_cr
     refused("obama3.jpg", path=examples / "obama3.jpg")
     expect(alert).to_have_text("You already have the maximum number of selfies; delete one first.")
     shoot(page, screenshots / "upload-limit.png")
-    assert ReferenceFace.objects.filter(member=member).count() == 2
+    assert ReferenceFace.objects.selfies().filter(member=member).count() == 2
 
     # Reloaded: both face crops, no upload form, a note about the limit.
     page.reload()
@@ -172,7 +172,7 @@ def test_every_refused_selfie_gets_a_clear_message_and_good_ones_show_as_face_cr
     shoot(page, screenshots / "references.png")
 
     # Delete one (its button is labelled with the selfie's date).
-    first = ReferenceFace.objects.filter(member=member).order_by("created").first()
+    first = ReferenceFace.objects.selfies().filter(member=member).order_by("created").first()
     assert first is not None
     page.locator("ul.references li").first.get_by_role(
         "button", name=re.compile("^Delete the selfie of")

@@ -95,7 +95,7 @@ def member(media_root: Path) -> Member:
 
 def stored_state(member: Member) -> tuple[list[tuple[int, str]], list[int], list[str]]:
     """The member's selfies, their matches and every file in media storage."""
-    references = list(ReferenceFace.objects.filter(member=member).order_by("id").values_list("id", "image"))
+    references = list(ReferenceFace.objects.selfies().filter(member=member).order_by("id").values_list("id", "image"))
     matches = list(Match.objects.filter(member=member).order_by("id").values_list("id", flat=True))
     files = sorted(str(p) for p in Path(default_storage.location).rglob("*") if p.is_file())
     return references, matches, files
@@ -207,7 +207,7 @@ def test_a_broken_multipart_body_is_refused(member: Member) -> None:
 
 def _new_reference(member: Member, before: list[tuple[int, str]]) -> ReferenceFace:
     known = {pk for pk, _ in before}
-    (reference,) = ReferenceFace.objects.filter(member=member).exclude(pk__in=known)
+    (reference,) = ReferenceFace.objects.selfies().filter(member=member).exclude(pk__in=known)
     return reference
 
 
@@ -260,4 +260,4 @@ def test_an_accepted_odd_image_is_also_accepted_by_the_page(member: Member, face
     response = form_upload(member, hostile.cmyk_jpeg(face), "Ĳsselmeer.jpg")
     assert response.status_code == 302
     assert response["Location"] == "/"
-    assert ReferenceFace.objects.filter(member=member).count() == 2
+    assert ReferenceFace.objects.selfies().filter(member=member).count() == 2

@@ -55,6 +55,27 @@ def test_a_small_dark_or_blurred_selfie_is_kept_with_a_clear_warning(
     assert "Three selfies find far more than one." in page
 
 
+def test_a_turned_face_is_kept_with_a_warning(media_root: Path, faces_dir: Path) -> None:
+    client, member = logged_in("ben")
+    # A web photo of Ben Affleck looking past the camera (face_turn 0.84).
+    response = post_selfie(client, faces_dir / "five_celebrity_faces" / "train" / "Ben_Affleck" / "5.jpg")
+    assert response.status_code == 201
+    assert response.json()["warnings"] == [MESSAGES["turned"]]
+    assert ReferenceFace.objects.get(member=member).warnings == ["turned"]
+
+
+def test_face_turn_is_where_the_nose_lies_between_the_ends_of_the_jaw() -> None:
+    jaw = [(100, 50), *[(150, 100)] * 15, (200, 50)]
+
+    def marks(nose_x: int) -> dict[str, list[tuple[int, int]]]:
+        return {"chin": jaw, "nose_bridge": [(nose_x, 40), (nose_x, 60)]}
+
+    assert engine.face_turn(marks(150)) == 0.0
+    assert engine.face_turn(marks(125)) == 0.5
+    assert engine.face_turn(marks(190)) == pytest.approx(0.8)
+    assert engine.face_turn(marks(100)) == 1.0
+
+
 def test_the_form_upload_of_a_dark_selfie_stays_on_the_selfie_page_with_the_warning(
     media_root: Path, obama: Image.Image
 ) -> None:

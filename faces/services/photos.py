@@ -31,7 +31,8 @@ from faces.sources import AlbumListing, SourceAlbum
 def engine_options(*, selfie: bool = False) -> EngineOptions:
     """Engine options from settings, shared by imports and selfie uploads.
 
-    A selfie differs only in its number of jitters (THROWBACK_SELFIE_JITTERS).
+    A selfie differs only in its number of jitters (THROWBACK_SELFIE_JITTERS)
+    and in measuring how far its face is turned (for the selfie's warnings).
     """
     return EngineOptions(
         max_side_px=settings.THROWBACK_ENCODE_MAX_SIDE,
@@ -40,6 +41,7 @@ def engine_options(*, selfie: bool = False) -> EngineOptions:
         detector=settings.THROWBACK_DETECTOR,
         jitters=settings.THROWBACK_SELFIE_JITTERS if selfie else settings.THROWBACK_ENCODE_JITTERS,
         landmarks=settings.THROWBACK_LANDMARKS,
+        pose=selfie,
     )
 
 

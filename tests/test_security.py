@@ -25,7 +25,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 from PIL import Image
 
-from faces.models import Dismissal, FaceEncoding, Match, Photo
+from faces.models import Dismissal, FaceEncoding, Match, Photo, Suggestion
 from members.models import Member, ReferenceFace
 from tests.conftest import REPO
 from tests.factories import AlbumFactory, MemberFactory, PhotoFactory, face_with
@@ -42,9 +42,10 @@ class Victim:
     reference: ReferenceFace
     photo: Photo
     face: FaceEncoding
+    suggestion: Suggestion
 
-    def rows(self) -> tuple[int, int, int, int, int, int, bool]:
-        """What an intruder must not change: the victim's rows and file, and "not me" marks."""
+    def rows(self) -> tuple[int, int, int, int, int, int, bool, str]:
+        """What an intruder must not change: the victim's rows and file, "not me" marks and answers."""
         return (
             Member.objects.filter(pk=self.member.pk).count(),
             Dismissal.objects.count(),
@@ -53,6 +54,7 @@ class Victim:
             Photo.objects.filter(pk=self.photo.pk).count(),
             FaceEncoding.objects.filter(pk=self.face.pk).count(),
             default_storage.exists(self.reference.image.name),
+            "".join(Suggestion.objects.filter(member=self.member).values_list("answer", flat=True)) or "open",
         )
 
 
@@ -71,7 +73,10 @@ def victim(media_root: Path) -> Victim:
     photo.file.save("secret.jpg", ContentFile(b"\xff\xd8photo"), save=True)
     face = face_with(photo, vector)
     Match.objects.create(member=member, reference=reference, face=face, distance=0.0)
-    return Victim(member, reference, photo, face)
+    # An open "Is this you?" about a second face of the secret photo.
+    offered = face_with(photo, np.full(128, 0.1, dtype=np.float32))
+    suggestion = Suggestion.objects.create(member=member, face=offered, distance=0.53)
+    return Victim(member, reference, photo, face, suggestion)
 
 
 def member_client(username: str, *, staff: bool = False) -> Client:
@@ -117,6 +122,10 @@ ANONYMOUS_PROBES: list[tuple[str, str, str | int]] = [
     ("DELETE", "/api/references/{reference}/", "json403"),
     ("GET", "/api/photos/", "json403"),
     ("POST", "/api/photos/{photo}/not-me/", "json403"),
+    ("POST", "/suggestions/{suggestion}/answer/", "login"),
+    ("GET", "/suggestions/{suggestion}/answer/", 405),
+    ("GET", "/api/suggestions/", "json403"),
+    ("POST", "/api/suggestions/{suggestion}/", "json403"),
     ("GET", "/accounts/login/", 200),
     ("POST", "/accounts/logout/", 302),
     ("GET", "/accounts/signup/", 404),  # THROWBACK_ALLOW_SIGNUP is off
@@ -139,6 +148,9 @@ INTRUDER_PROBES: list[tuple[str, str, int]] = [
     ("GET", "/references/{reference}/face.jpg", 404),
     ("POST", "/references/{reference}/delete/", 404),
     ("DELETE", "/api/references/{reference}/", 404),
+    ("POST", "/suggestions/{suggestion}/answer/", 404),
+    ("POST", "/api/suggestions/{suggestion}/", 404),
+    ("GET", "/api/suggestions/", 200),
     ("GET", "/api/references/", 200),
     ("GET", "/api/photos/", 200),
     ("GET", "/", 200),
@@ -149,7 +161,11 @@ INTRUDER_PROBES: list[tuple[str, str, int]] = [
     ("POST", "/privacy/delete/", 302),  # deletes the intruder's own data and account only
     ("GET", "/accounts/thalia/connect/", 404),
 ]
-INTRUDER_DATA = {"/privacy/delete/": {"confirm": "on", "delete_account": "on"}}
+INTRUDER_DATA = {
+    "/privacy/delete/": {"confirm": "on", "delete_account": "on"},
+    "/suggestions/{suggestion}/answer/": {"answer": "yes"},
+    "/api/suggestions/{suggestion}/": {"answer": "yes"},
+}
 
 # Every state-changing request a logged-in member can make (CSRF must be checked).
 STATE_CHANGES: list[tuple[str, str, dict[str, str]]] = [
@@ -160,6 +176,8 @@ STATE_CHANGES: list[tuple[str, str, dict[str, str]]] = [
     ("DELETE", "/api/references/{reference}/", {}),
     ("POST", "/photos/{photo}/not-me/", {}),
     ("POST", "/api/photos/{photo}/not-me/", {}),
+    ("POST", "/suggestions/{suggestion}/answer/", {"answer": "no"}),
+    ("POST", "/api/suggestions/{suggestion}/", {"answer": "no"}),
     ("POST", "/privacy/delete/", {"confirm": "on", "delete_account": "on"}),
     ("POST", "/accounts/logout/", {}),
 ]
@@ -180,6 +198,7 @@ def fill(path: str, victim: Victim) -> str:
         photo=victim.photo.pk,
         album=victim.photo.album_id,
         year=victim.photo.album.date.year,  # type: ignore[union-attr]
+        suggestion=victim.suggestion.pk,
     )
 
 
@@ -210,6 +229,7 @@ def _as_route(path: str) -> str:
         ("{photo}", "<int:photo_id>"),
         ("{album}", "<int:album_id>"),
         ("{year}", "<int:year>"),
+        ("{suggestion}", "<int:suggestion_id>"),
     ]:
         path = path.replace(name, converter)
     return path.lstrip("/")
@@ -252,7 +272,7 @@ def test_another_member_cannot_see_or_touch_the_victims_objects(
     text = body.decode(errors="replace")
     assert "Secret party" not in text
     assert f"/photos/{victim.photo.pk}/file/" not in text
-    if path == "/api/references/":
+    if path in ("/api/references/", "/api/suggestions/"):
         assert response.json() == []
     if path == "/api/photos/":
         assert response.json() == {"count": 0, "next": None, "previous": None, "results": []}

@@ -23,7 +23,7 @@ import os
 import pickle
 import sys
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -92,7 +92,12 @@ def cache_path() -> Path:
     from faces.services import engine_options
 
     images = labelled_images()
-    key = repr((engine_options(), engine_options(selfie=True), [i.source_id for i in images], 2))
+    # What changes encodings: the options (not `pose`, which only measures the turn), the files.
+    options = [
+        {k: v for k, v in asdict(o).items() if k != "pose"}
+        for o in (engine_options(), engine_options(selfie=True))
+    ]
+    key = repr((options, [i.source_id for i in images], 2))
     return CACHE_DIR / f"accuracy-{hashlib.sha256(key.encode()).hexdigest()[:16]}.pickle"
 
 

@@ -84,47 +84,47 @@ class Step:
 
 
 def steps(thresholds: list[float], scales: list[float]) -> list[Step]:
-    """Today's rule, then each change of issue 14 added to the one before it."""
+    """Today's rule, then each change of issue 14 added to the one before it; local limits when scales are given."""
     learned = settings.THROWBACK_LEARNED_PER_SELFIE or 3
-    base = {"THROWBACK_MATCH_SCALE": 0.0, "THROWBACK_LEARNED_PER_SELFIE": 0}
+    flat = {"THROWBACK_MATCH_SCALE": 0.0}
+    assign = {"THROWBACK_ONE_FACE_ONE_PERSON": True}
+    threshold = "THROWBACK_MATCH_THRESHOLD"
     result = [
         Step(
             "today's rule",
-            "THROWBACK_MATCH_THRESHOLD",
+            threshold,
             thresholds,
-            {**base, "THROWBACK_ONE_FACE_ONE_PERSON": False},
+            {**flat, "THROWBACK_ONE_FACE_ONE_PERSON": False, "THROWBACK_LEARNED_PER_SELFIE": 0},
         ),
         Step(
             "+ one face, one person",
-            "THROWBACK_MATCH_THRESHOLD",
+            threshold,
             thresholds,
-            {**base, "THROWBACK_ONE_FACE_ONE_PERSON": True},
+            {**flat, **assign, "THROWBACK_LEARNED_PER_SELFIE": 0},
+        ),
+        Step(
+            "+ learned references",
+            threshold,
+            thresholds,
+            {**flat, **assign, "THROWBACK_LEARNED_PER_SELFIE": learned},
         ),
     ]
     if scales:
+        scale = "THROWBACK_MATCH_SCALE"
         result += [
             Step(
-                "+ local limits",
-                "THROWBACK_MATCH_SCALE",
+                "one face, one person + local limits",
+                scale,
                 scales,
-                {"THROWBACK_ONE_FACE_ONE_PERSON": True, "THROWBACK_LEARNED_PER_SELFIE": 0},
+                {**assign, "THROWBACK_LEARNED_PER_SELFIE": 0},
             ),
             Step(
-                "+ learned references",
-                "THROWBACK_MATCH_SCALE",
+                "+ learned references, local limits",
+                scale,
                 scales,
-                {"THROWBACK_ONE_FACE_ONE_PERSON": True, "THROWBACK_LEARNED_PER_SELFIE": learned},
+                {**assign, "THROWBACK_LEARNED_PER_SELFIE": learned},
             ),
         ]
-    else:
-        result.append(
-            Step(
-                "+ learned references",
-                "THROWBACK_MATCH_THRESHOLD",
-                thresholds,
-                {**base, "THROWBACK_ONE_FACE_ONE_PERSON": True, "THROWBACK_LEARNED_PER_SELFIE": learned},
-            )
-        )
     return result
 
 

@@ -52,11 +52,11 @@ def main() -> None:
     parser.add_argument("--faces", type=int, default=20_000)
     parser.add_argument("--members", type=int, default=300)
     args = parser.parse_args()
-    images = load()
-    encodings = np.asarray([f.encoding for image in images for f in image.faces], dtype=np.float64)
-    selfies = np.asarray([image.selfie[0].encoding for image in images if image.selfie], dtype=np.float64)
     with tempfile.TemporaryDirectory() as work:
-        setup_django_postgres(Path(work), database=DATABASE)
+        setup_django_postgres(Path(work), database=DATABASE)  # before load(), which sets Django up too
+        images = load()
+        encodings = np.asarray([f.encoding for image in images for f in image.faces], dtype=np.float64)
+        selfies = np.asarray([image.selfie[0].encoding for image in images if image.selfie], dtype=np.float64)
         run(args.faces, args.members, encodings, selfies)
 
 

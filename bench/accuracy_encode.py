@@ -106,13 +106,23 @@ def load() -> list[Image]:
     path = cache_path()
     if path.is_file():
         with path.open("rb") as handle:
-            images: list[Image] = pickle.load(handle)  # noqa: S301 - our own cache file
+            images: list[Image] = _Unpickler(handle).load()
             return images
     images = encode_all()
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
     with path.open("wb") as handle:
         pickle.dump(images, handle)
     return images
+
+
+class _Unpickler(pickle.Unpickler):
+    """Reads our own cache file (never anyone else's): classes pickled by `python bench/accuracy_encode.py` are
+    `__main__`'s, found here in this module whichever script loads them."""
+
+    def find_class(self, module: str, name: str) -> type:
+        if module == "__main__":
+            return globals()[name]  # type: ignore[no-any-return]
+        return super().find_class(module, name)  # type: ignore[no-any-return]
 
 
 def encode_all() -> list[Image]:

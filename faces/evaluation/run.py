@@ -215,9 +215,14 @@ def evaluate(
 
 
 def _rebuild() -> None:
-    """Matches as the product makes them under the current settings: rebuild, then limits and learning."""
+    """Matches as the product makes them under the current settings: rebuild, then limits and learning.
+
+    Learned references of the value before are dropped first, so that each
+    value's figures do not depend on the order in which values are swept.
+    """
     from faces.services import matches_rebuild, references_refresh
 
+    references_refresh(learn=False)
     matches_rebuild()
     references_refresh()
 

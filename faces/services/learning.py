@@ -96,12 +96,20 @@ def references_refresh(*, learn: bool = True) -> RefreshSummary:
             summary.limits_changed = len(changed)
             summary.photos_rematched += len(photos)
             assignment.photos_rematch(photos)
-    members = ReferenceFace.objects.values_list("member_id", flat=True).distinct().order_by("member_id")
-    for member_id in list(members):
-        added, removed, redone = member_learn(member_id=member_id, learn=learn, sample=sample)
-        summary.learned_added += added
-        summary.learned_removed += removed
-        summary.photos_rematched += redone
+    # Every member's learned references are chosen from the matches as they are
+    # now, then the photos they touch are assigned again once, together: a photo
+    # touched by several members' changes is recomputed once, not once each.
+    with transaction.atomic():
+        matching.match_lock()
+        photos = set()
+        members = ReferenceFace.objects.values_list("member_id", flat=True).distinct().order_by("member_id")
+        for member_id in list(members):
+            added, removed, touched = _member_plan(member_id=member_id, learn=learn, sample=sample)
+            summary.learned_added += added
+            summary.learned_removed += removed
+            photos |= touched
+        summary.photos_rematched += len(photos)
+        assignment.photos_rematch(photos)
     return summary
 
 
@@ -146,31 +154,38 @@ def member_learn(
     sample of faces/limits.py when the caller has read it already. Returns
     (learned added, learned removed, photos assigned again).
     """
+    with transaction.atomic():
+        matching.match_lock()
+        added, removed, photos = _member_plan(member_id=member_id, learn=learn, sample=sample)
+        if photos:
+            assignment.photos_rematch(photos)
+    return added, removed, len(photos)
+
+
+def _member_plan(*, member_id: int, learn: bool, sample: np.ndarray | None) -> tuple[int, int, set[int]]:
+    """member_learn's changes of references, without assigning the photos again: returns the photos to redo."""
     from members.models import ReferenceFace
 
     kind = ReferenceFace.Kind
-    with transaction.atomic():
-        matching.match_lock()
-        sample = limits.face_sample() if sample is None else sample
-        selfies = ReferenceFace.objects.filter(member_id=member_id, kind=kind.SELFIE).count()
-        photos = _limits_update(member_id, sample=sample, selfies=selfies)
-        photos |= _mean_update(member_id, sample=sample, selfies=selfies)
-        per_selfie = settings.THROWBACK_LEARNED_PER_SELFIE if learn else 0
-        wanted = learned_choice(member_id=member_id, selfies=selfies, cap=per_selfie * selfies)
-        existing = dict(
-            ReferenceFace.objects.filter(member_id=member_id, kind=kind.LEARNED).values_list(
-                "source_face_id", "id"
-            )
+    # The caller holds the match lock in its transaction.
+    sample = limits.face_sample() if sample is None else sample
+    selfies = ReferenceFace.objects.filter(member_id=member_id, kind=kind.SELFIE).count()
+    photos = _limits_update(member_id, sample=sample, selfies=selfies)
+    photos |= _mean_update(member_id, sample=sample, selfies=selfies)
+    per_selfie = settings.THROWBACK_LEARNED_PER_SELFIE if learn else 0
+    wanted = learned_choice(member_id=member_id, selfies=selfies, cap=per_selfie * selfies)
+    existing = dict(
+        ReferenceFace.objects.filter(member_id=member_id, kind=kind.LEARNED).values_list(
+            "source_face_id", "id"
         )
-        gone = [ref_id for face_id, ref_id in existing.items() if face_id not in wanted]
-        photos |= _photos_of_references(gone)
-        ReferenceFace.objects.filter(pk__in=gone).delete()
-        new = [face_id for face_id in wanted if face_id not in existing]
-        added = references_from_faces(member_id=member_id, face_ids=new, kind=kind.LEARNED, sample=sample)
-        photos |= _photos_near(added)
-        if photos:
-            assignment.photos_rematch(photos)
-    return len(added), len(gone), len(photos)
+    )
+    gone = [ref_id for face_id, ref_id in existing.items() if face_id not in wanted]
+    photos |= _photos_of_references(gone)
+    ReferenceFace.objects.filter(pk__in=gone).delete()
+    new = [face_id for face_id in wanted if face_id not in existing]
+    added = references_from_faces(member_id=member_id, face_ids=new, kind=kind.LEARNED, sample=sample)
+    photos |= _photos_near(added)
+    return len(added), len(gone), photos
 
 
 def _limits_update(member_id: int, *, sample: np.ndarray, selfies: int) -> set[int]:

@@ -11,7 +11,7 @@ from django.test import Client
 from django.urls import reverse
 from PIL import Image
 
-from faces.models import Match, Photo, Suggestion
+from faces.models import Dismissal, Match, Photo, Suggestion
 from faces.services import references_refresh
 from faces.services.assignment import photos_rematch
 from members.models import Member, ReferenceFace
@@ -163,6 +163,14 @@ def test_offers_in_hidden_albums_or_dismissed_photos_are_never_shown_or_answered
     assert client.get(reverse("faces:photo_file", args=[hidden.pk])).status_code == 404
     assert post(client, f"/api/suggestions/{offer.pk}/", {"answer": "yes"}).status_code == 404
     assert not Match.objects.filter(member=ada).exists()
+
+    # A photo the member said "Not me" about is never offered either.
+    dismissed = photo_with(at(A, e12=0.53))
+    photos_rematch([dismissed.pk])
+    assert [o["photo"] for o in client.get("/api/suggestions/").json()] == [dismissed.pk]
+    Dismissal.objects.create(member=ada, photo=dismissed)
+    assert client.get("/api/suggestions/").json() == []
+    assert client.get(reverse("faces:photo_file", args=[dismissed.pk])).status_code == 404
 
 
 def test_band_one_offers_nothing(media_root: Path, settings) -> None:  # type: ignore[no-untyped-def]

@@ -373,13 +373,20 @@ class Count:
         return 1000 * self.false / self.pairs if self.pairs else float("nan")
 
 
-def score(data: Data, enrolment: Enrolment, outcome: Outcome, members: Iterable[str]) -> dict[str, Count]:
-    """Per member: pairs, positives, hits, false (own selfies and bbt group stills left out)."""
+def score(
+    data: Data,
+    enrolment: Enrolment,
+    outcome: Outcome,
+    members: Iterable[str],
+    *,
+    hidden: set[int] | None = None,
+) -> dict[str, Count]:
+    """Per member: pairs, positives, hits, false (own selfies, bbt group stills and `hidden` photos left out)."""
     result = {}
     for member in members:
         if member not in enrolment.selfies:
             continue
-        own = set(enrolment.selfies[member])
+        own = set(enrolment.selfies[member]) | (hidden or set())
         count = Count()
         matched = outcome.matched.get(member, set())
         for n, image in enumerate(data.images):
@@ -402,29 +409,11 @@ def total(counts: Iterable[Count]) -> Count:
     return result
 
 
-def tuning_counts(
-    data: Data, counts: dict[str, Count], enrolment: Enrolment, outcome: Outcome
-) -> dict[str, Count]:
+def tuning_counts(data: Data, enrolment: Enrolment, outcome: Outcome) -> dict[str, Count]:
     """The tuning people's counts, without any photo showing a held-out person."""
     hidden = {n for n, image in enumerate(data.images) if image.identities & data.held_out}
-    result = {}
-    for member in counts:
-        if member in data.held_out:
-            continue
-        own = set(enrolment.selfies[member])
-        count = Count()
-        matched = outcome.matched.get(member, set())
-        for n, image in enumerate(data.images):
-            if n in own or n in hidden or (image.folder in UNSCORED_GROUP_FOLDERS and image.kind == "group"):
-                continue
-            count.pairs += 1
-            positive = member in image.identities
-            count.positives += positive
-            if n in matched:
-                count.hits += positive
-                count.false += not positive
-        result[member] = count
-    return result
+    tuning = [m for m in enrolment.selfies if m not in data.held_out]
+    return score(data, enrolment, outcome, tuning, hidden=hidden)
 
 
 # --- experiments --------------------------------------------------------------------------------------
@@ -445,7 +434,7 @@ def evaluate_rule(data: Data, rule: Rule, enrolments: list[Enrolment], *, answer
         outcome = play(data, rule, enrolment, answer=answer)
         counts = score(data, enrolment, outcome, enrolment.selfies)
         result.all.append(counts)
-        result.tuning.append(tuning_counts(data, counts, enrolment, outcome))
+        result.tuning.append(tuning_counts(data, enrolment, outcome))
         result.questions.append(outcome.questions)
         result.learned.append(outcome.learned)
     return result

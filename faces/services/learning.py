@@ -85,14 +85,7 @@ def references_refresh(*, learn: bool = True) -> RefreshSummary:
                 sample,
                 selfies=np.asarray([counts.get(r.member_id, 0) for r in references]),
             )
-            changed = []
-            for reference, limit in zip(references, new.tolist(), strict=True):
-                if abs(reference.match_limit - limit) >= limits.LIMIT_TOLERANCE:
-                    reference.match_limit = limit
-                    changed.append(reference)
-            photos = _photos_of_references([r.pk for r in changed])
-            ReferenceFace.objects.bulk_update(changed, ["match_limit"], batch_size=500)
-            photos |= _photos_near(changed)
+            changed, photos = _limits_store(references, new)
             summary.limits_changed = len(changed)
             summary.photos_rematched += len(photos)
             assignment.photos_rematch(photos)
@@ -198,14 +191,22 @@ def _limits_update(member_id: int, *, sample: np.ndarray, selfies: int) -> set[i
     if not references:
         return set()
     new = limits.limits_for(np.asarray([r.encoding for r in references]), sample, selfies=selfies)
+    return _limits_store(references, new)[1]
+
+
+def _limits_store(references: list[Any], new: np.ndarray) -> tuple[list[Any], set[int]]:
+    """Store the limits that moved by LIMIT_TOLERANCE or more; returns those references and the photos to redo
+    (the photos of their old matches and those within their new, band-widened limits)."""
+    from members.models import ReferenceFace
+
     changed = []
     for reference, limit in zip(references, new.tolist(), strict=True):
         if abs(reference.match_limit - limit) >= limits.LIMIT_TOLERANCE:
             reference.match_limit = limit
             changed.append(reference)
     photos = _photos_of_references([r.pk for r in changed])
-    ReferenceFace.objects.bulk_update(changed, ["match_limit"])
-    return photos | _photos_near(changed)
+    ReferenceFace.objects.bulk_update(changed, ["match_limit"], batch_size=500)
+    return changed, photos | _photos_near(changed)
 
 
 def _mean_update(member_id: int, *, sample: np.ndarray, selfies: int) -> set[int]:

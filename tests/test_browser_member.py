@@ -397,3 +397,46 @@ def test_the_admin_works_under_the_content_security_policy(
     assert Photo.objects.get(source_id="Gala/broken.jpg").status == Photo.Status.PENDING
     assert errors == []  # a Content-Security-Policy violation is reported as a console error
     context.close()
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_is_this_you_shows_the_face_and_yes_adds_the_photo(
+    transactional_db,
+    live_server,
+    chromium,  # noqa: F811
+    screenshots: Path,  # noqa: F811
+    media_root: Path,
+    examples: Path,
+    tmp_path: Path,
+) -> None:  # type: ignore[no-untyped-def]
+    from playwright.sync_api import expect
+
+    from faces.models import Suggestion
+
+    root = make_album_folder(tmp_path / "photos", {"Gala": [examples / "biden.jpg"]})
+    call_command("import_albums", folder=str(root), workers=1, no_progress=True, stdout=io.StringIO())
+    ada = MemberFactory(username="ada")
+    photo = Photo.objects.get()
+    # An offer as matching makes it for a face just outside ada's limit.
+    offer = Suggestion.objects.create(member=ada, face=photo.faces.get(), distance=0.52)
+
+    context, page, errors = open_page(chromium, PHONE)
+    log_in(page, live_server.url, "ada")
+    with page.expect_response(lambda r: r.url.endswith(f"/photos/{photo.pk}/file/")) as loaded:
+        page.reload()
+    assert loaded.value.status == 200
+    expect(page.get_by_role("heading", name="Is this you?")).to_be_visible()
+    face = page.locator("svg.suggestion-face")
+    expect(face).to_have_attribute("aria-label", "A face in a photo of Gala")
+    assert face.bounding_box()["width"] == 128  # type: ignore[index]
+    shoot(page, screenshots / "is-this-you.png")
+
+    page.get_by_role("button", name="Yes, this face in Gala is me").click()
+    expect(page).to_have_url(f"{live_server.url}/")
+    expect(page.locator("a.tile")).to_have_count(1)
+    expect(page.get_by_role("heading", name="Is this you?")).to_have_count(0)
+    offer.refresh_from_db()
+    assert offer.answer == Suggestion.Answer.YES
+    assert errors == []
+    context.close()

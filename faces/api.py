@@ -1,12 +1,17 @@
-"""JSON API: GET /api/photos/ (the member's matched photos) and "not me"."""
+"""JSON API: GET /api/photos/ (the member's matched photos), "not me" and "Is this you?".
+
+GET /api/suggestions/ lists the member's open offers (id, photo id, the
+photo's URL, the face's box in the photo's pixels); POST
+/api/suggestions/<id>/ with `answer` "yes" or "no" → 204, 400 for another
+answer, 404 for an offer that is not the member's open one."""
 
 from __future__ import annotations
 
 from django.http import HttpResponse, JsonResponse
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from faces import services
-from faces.selectors import photo_page, with_display_urls
+from faces.selectors import member_suggestions, photo_page, with_display_urls
 from members.api import api_login_required
 from members.http import MemberRequest
 
@@ -57,4 +62,33 @@ def photo_not_me(request: MemberRequest, photo_id: int) -> HttpResponse:
         done = services.photo_dismiss(member=request.user, photo_id=photo_id)
     if not done:
         return JsonResponse({"error": "No such photo.", "code": "not_found"}, status=404)
+    return HttpResponse(status=204)
+
+
+@require_GET
+@api_login_required
+def suggestions(request: MemberRequest) -> JsonResponse:
+    base = request.build_absolute_uri("/")[:-1]
+    return JsonResponse(
+        [
+            {
+                "id": row.pk,
+                "photo": row.photo.pk,
+                "url": base + row.url if row.url and row.url.startswith("/") else row.url,
+                "face": dict(zip(("left", "top", "width", "height"), row.box, strict=True)),
+            }
+            for row in member_suggestions(request.user, limit=None)
+        ],
+        safe=False,
+    )
+
+
+@require_POST
+@api_login_required
+def suggestion_answer(request: MemberRequest, suggestion_id: int) -> HttpResponse:
+    answer = request.POST.get("answer")
+    if answer not in ("yes", "no"):
+        return JsonResponse({"error": "Answer yes or no.", "code": "invalid"}, status=400)
+    if not services.suggestion_answer(member=request.user, suggestion_id=suggestion_id, yes=answer == "yes"):
+        return JsonResponse({"error": "No such question.", "code": "not_found"}, status=404)
     return HttpResponse(status=204)

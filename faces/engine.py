@@ -41,6 +41,9 @@ class DetectedFace:
     bottom: int
     left: int
     encoding: np.ndarray = field(repr=False)
+    # With EngineOptions.pose: how far the face is turned sideways, 0 (facing the
+    # camera) to 1 (in profile), from its landmarks; None otherwise.
+    turn: float | None = None
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,8 @@ class EngineOptions:
     detector: str = "hog"
     jitters: int = 1
     landmarks: str = "small"
+    # Selfies: also measure how far each face is turned (DetectedFace.turn).
+    pose: bool = False
 
 
 def content_hash(data: bytes) -> str:
@@ -141,6 +146,7 @@ def find_faces(image: Image.Image, options: EngineOptions) -> list[DetectedFace]
             bottom=round(face.bottom / scale),
             left=round(face.left / scale),
             encoding=face.encoding,
+            turn=face.turn,
         )
         for face in faces
     ]
@@ -157,6 +163,9 @@ def detect_and_encode(pixels: np.ndarray, options: EngineOptions) -> list[Detect
     encodings = face_recognition.face_encodings(
         pixels, boxes, num_jitters=options.jitters, model=options.landmarks
     )
+    turns: list[float | None] = [None] * len(boxes)
+    if options.pose:
+        turns = [face_turn(marks) for marks in face_recognition.face_landmarks(pixels, boxes, model="large")]
     return [
         DetectedFace(
             top=top,
@@ -164,9 +173,48 @@ def detect_and_encode(pixels: np.ndarray, options: EngineOptions) -> list[Detect
             bottom=bottom,
             left=left,
             encoding=np.asarray(encoding, dtype=np.float32),
+            turn=turn,
         )
-        for (top, right, bottom, left), encoding in zip(boxes, encodings, strict=True)
+        for (top, right, bottom, left), encoding, turn in zip(boxes, encodings, turns, strict=True)
     ]
+
+
+def face_turn(landmarks: dict[str, list[tuple[int, int]]]) -> float:
+    """0 for a face looking at the camera, up to 1 in profile.
+
+    From dlib's 68 landmarks: where the tip of the nose bridge lies between
+    the two ends of the jaw line. Facing the camera it is in the middle; the
+    further the head turns, the closer it comes to one end.
+    """
+    jaw, bridge = landmarks["chin"], landmarks["nose_bridge"]
+    left, right, nose = jaw[0][0], jaw[-1][0], bridge[-1][0]
+    width = right - left
+    if width <= 0:
+        return 1.0
+    return float(min(1.0, abs((nose - left) - (right - nose)) / width))
+
+
+# A selfie with several faces is used when one is at least this many times the
+# area of every other one and its centre lies in the middle of the image.
+DOMINANT_AREA_RATIO = 2.0
+
+
+def dominant_face(faces: list[DetectedFace], width: int, height: int) -> DetectedFace | None:
+    """The one face that clearly dominates a selfie (largest by DOMINANT_AREA_RATIO, central), or None."""
+
+    def area(face: DetectedFace) -> int:
+        return (face.bottom - face.top) * (face.right - face.left)
+
+    if not faces:
+        return None
+    ranked = sorted(faces, key=area, reverse=True)
+    if len(ranked) > 1 and area(ranked[0]) < DOMINANT_AREA_RATIO * area(ranked[1]):
+        return None
+    top, right, bottom, left = ranked[0].top, ranked[0].right, ranked[0].bottom, ranked[0].left
+    centre_x, centre_y = (left + right) / 2 / width, (top + bottom) / 2 / height
+    if not (0.2 <= centre_x <= 0.8 and 0.15 <= centre_y <= 0.85):
+        return None
+    return ranked[0]
 
 
 def _face_recognition() -> Any:

@@ -116,6 +116,7 @@ def _face_to_json(face: engine.DetectedFace) -> dict[str, Any]:
         "bottom": face.bottom,
         "left": face.left,
         "encoding": [float(value) for value in face.encoding],
+        "turn": face.turn,
     }
 
 
@@ -129,6 +130,7 @@ def _face_from_json(face: dict[str, Any]) -> engine.DetectedFace:
         bottom=int(face["bottom"]),
         left=int(face["left"]),
         encoding=encoding,
+        turn=None if face.get("turn") is None else float(face["turn"]),
     )
 
 

@@ -1,7 +1,8 @@
 """The generated Euclidean-distance SQL: the one place it is built.
 
 A face matches a reference when the Euclidean distance between their
-128-d encodings is below the threshold. Comparing the sum of squared
+128-d encodings is at most the reference's own limit (`match_limit`, set by
+faces/limits.py; `faces_near` takes it as `threshold`). Comparing the sum of squared
 differences with threshold² gives the same answer as sqrt(...) < threshold
 without the square root. Every float reaches the database as a bound
 parameter; the SQL text depends only on column names, so no input can change
@@ -22,12 +23,18 @@ from faces.fields import ENCODING_FIELDS, ENCODING_SIZE
 
 @dataclass(frozen=True)
 class Hit:
-    """A face within the threshold of a reference."""
+    """A face within (widen ×) the limit of a reference."""
 
     face_id: int
     reference_id: int
     member_id: int
     distance: float
+    limit: float = 0.0
+
+    @property
+    def within(self) -> bool:
+        """Within the reference's own limit (not only the widened one)."""
+        return self.distance <= self.limit
 
 
 def squared_distance_sql(left: Sequence[str], right: Sequence[str]) -> str:
@@ -173,13 +180,15 @@ REFERENCE_BATCH = 16
 
 
 def references_near_faces(
-    faces: Sequence[tuple[int, Sequence[float] | np.ndarray]], *, threshold: float, using: str = "default"
+    faces: Sequence[tuple[int, Sequence[float] | np.ndarray]], *, widen: float = 1.0, using: str = "default"
 ) -> list[Hit]:
-    """Every (face, reference) pair within threshold, for a batch of new faces.
+    """Every (face, reference) pair within widen × the reference's limit, for a batch of faces.
 
-    `faces` are (face id, encoding) pairs of stored faces: the caller has just
-    stored them, so their encodings are bound as parameters, not read back.
-    Each face is one scan of the references with the same WHERE as
+    Each reference's own `match_limit` is compared in the WHERE clause (squared,
+    as the distance is); `widen` > 1 also returns the faces just outside it
+    ("Is this you?", faces.services.assignment). `faces` are (face id,
+    encoding) pairs of stored faces, bound as parameters, not read back.
+    Each face is one scan of the references with the same arithmetic as
     `faces_near` (column minus value), joined by UNION ALL. A column-to-column
     join instead casts the face's columns for every pair and cost about 1.5× as
     much per pair (docs/performance.md); the arithmetic, and so every distance,
@@ -189,9 +198,10 @@ def references_near_faces(
         return []
     rows = sorted(faces, key=lambda face: face[0])
     distance = squared_distance_sql(columns("r"), PLACEHOLDERS)
+    # The per-reference rule: each face is compared with its reference's own limit.
     one_face = (
-        f"SELECT %s AS face, r.id AS reference, r.member_id AS member, {distance} AS d "  # noqa: S608
-        f"FROM {_table('members.ReferenceFace')} r WHERE {distance} <= %s"
+        f'SELECT %s AS face, r.id AS reference, r.member_id AS member, {distance} AS d, r."match_limit" AS l '  # noqa: S608
+        f'FROM {_table("members.ReferenceFace")} r WHERE {distance} <= r."match_limit" * r."match_limit" * %s'
     )
     hits: list[Hit] = []
     for start in range(0, len(rows), REFERENCE_BATCH):
@@ -199,13 +209,19 @@ def references_near_faces(
         params: list[float | int] = []
         for face_id, encoding in chunk:
             values = vector_params(encoding)
-            params += [face_id, *values, *values, threshold * threshold]
+            params += [face_id, *values, *values, widen * widen]
         sql = " UNION ALL ".join([one_face] * len(chunk)) + " ORDER BY face, reference"
         with connections[using].cursor() as cursor:
             execute(cursor, sql, params)
             hits += [
-                Hit(face_id=f, reference_id=r, member_id=m, distance=float(np.sqrt(max(d, 0.0))))
-                for f, r, m, d in cursor.fetchall()
+                Hit(
+                    face_id=f,
+                    reference_id=r,
+                    member_id=m,
+                    distance=float(np.sqrt(max(d, 0.0))),
+                    limit=float(lim),
+                )
+                for f, r, m, d, lim in cursor.fetchall()
             ]
     return hits
 

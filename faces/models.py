@@ -38,14 +38,28 @@ class Album(models.Model):
 
 
 class PhotoQuerySet(models.QuerySet["Photo"]):
-    def matched_to(self, member: settings.AUTH_USER_MODEL, *, dismissed: bool = False) -> PhotoQuerySet:  # type: ignore[name-defined]
-        """Photos the member appears in, in visible albums, newest album first.
+    def visible_to(self, member: settings.AUTH_USER_MODEL, *, dismissed: bool = False) -> PhotoQuerySet:  # type: ignore[name-defined]
+        """Photos in albums the member may see: not hidden, not missing, not dismissed ("not me").
 
-        Photos the member dismissed ("not me") are left out, unless `dismissed`.
-        A member who logged in with Thalia sees website albums only when the
-        site said they may open them (thalia's AlbumAccess rows, read through
-        the `album_access` relation); folder albums and local accounts are not
-        limited by the website.
+        Dismissed photos are left in with `dismissed`. A member who logged in
+        with Thalia sees website albums only when the site said they may open
+        them (thalia's AlbumAccess rows, read through the `album_access`
+        relation); folder albums and local accounts are not limited by the
+        website. Whatever shows a member a photo (matches, "Is this you?")
+        starts here.
+        """
+        visible = self.filter(album__hidden=False, album__missing=False)
+        if not dismissed:
+            visible = visible.exclude(Exists(Dismissal.objects.filter(member=member, photo=OuterRef("pk"))))
+        if getattr(member, "thalia_id", None):
+            allowed = member.album_access.values("album_slug")
+            visible = visible.filter(
+                ~Q(album__source=Album.Source.CONCREXIT) | Q(album__source_id__in=allowed)
+            )
+        return visible
+
+    def matched_to(self, member: settings.AUTH_USER_MODEL, *, dismissed: bool = False) -> PhotoQuerySet:  # type: ignore[name-defined]
+        """Photos the member appears in, in visible albums (`visible_to`), newest album first.
 
         faces/selectors.py (MATCHED_FROM) repeats these rules as SQL for the
         grid and the API; change both (tests/test_photo_rows.py compares them).
@@ -54,14 +68,7 @@ class PhotoQuerySet(models.QuerySet["Photo"]):
         # match_member_face_idx) rather than a join: no DISTINCT over whole
         # rows, so counting and paging stay cheap.
         matched_photo_ids = Match.objects.filter(member=member).values("face__photo_id")
-        matched = self.filter(album__hidden=False, album__missing=False, pk__in=matched_photo_ids)
-        if not dismissed:
-            matched = matched.exclude(Exists(Dismissal.objects.filter(member=member, photo=OuterRef("pk"))))
-        if getattr(member, "thalia_id", None):
-            allowed = member.album_access.values("album_slug")
-            matched = matched.filter(
-                ~Q(album__source=Album.Source.CONCREXIT) | Q(album__source_id__in=allowed)
-            )
+        matched = self.visible_to(member, dismissed=dismissed).filter(pk__in=matched_photo_ids)
         return matched.select_related("album").order_by(
             F("album__date").desc(nulls_last=True), "-album__created", "album_id", "id"
         )
@@ -183,6 +190,36 @@ class Dismissal(models.Model):
 
     def __str__(self) -> str:
         return f"{self.member} is not in photo {self.photo_id}"
+
+
+class Suggestion(models.Model):
+    """ "Is this you?": a photo face just outside a member's limits, offered to them.
+
+    Made by matching (faces.services.assignment) for faces within the wider
+    band of a member's references that no one was assigned. "Yes" makes the
+    face a confirmed reference of the member; "No" keeps the row so the face
+    is never offered again. Open suggestions are recomputed with the matches.
+    """
+
+    class Answer(models.TextChoices):
+        OPEN = "", "Not answered"
+        YES = "yes", "Yes, that's me"
+        NO = "no", "No, not me"
+
+    member = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="suggestions")
+    face = models.ForeignKey(FaceEncoding, on_delete=models.CASCADE, related_name="suggestions")
+    distance = models.FloatField()
+    answer = models.CharField(max_length=3, choices=Answer.choices, default=Answer.OPEN, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+    answered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["member", "face"], name="suggestion_unique_member_face")
+        ]
+
+    def __str__(self) -> str:
+        return f"is {self.member} face {self.face_id}? {self.answer or 'open'}"
 
 
 class ImportRun(models.Model):

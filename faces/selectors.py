@@ -260,11 +260,86 @@ def member_on_this_day(member: Member, *, today: dt.date) -> list[OnThisDay]:
     return result
 
 
+def _hidden_by(member: Member) -> PhotoQuerySet:
+    """Photos the member said "not me" about, in albums they may still see.
+
+    A dismissed photo keeps no match (its face may be someone else's), so
+    these are found by the dismissal itself: only a photo once shown to the
+    member can have one.
+    """
+    return Photo.objects.visible_to(member, dismissed=True).filter(dismissals__member=member)
+
+
 def member_hidden_photos(member: Member) -> list[tuple[Photo, str | None]]:
     """The photos the member said "not me" about, most recently hidden first, with their URLs."""
-    photos = list(
-        Photo.objects.matched_to(member, dismissed=True)
-        .filter(dismissals__member=member)
-        .order_by("-dismissals__created", "-id")
-    )
+    photos = list(_hidden_by(member).select_related("album").order_by("-dismissals__created", "-id"))
     return with_display_urls(photos)
+
+
+def hidden_photo(member: Member, photo_id: int) -> Photo | None:
+    """One photo the member hid, if they may still see its album (its file, for the privacy page's list)."""
+    return _hidden_by(member).filter(pk=photo_id).select_related("album").first()
+
+
+# --- "Is this you?" -------------------------------------------------------------------
+@dataclass(slots=True)
+class SuggestionRow:
+    """An open "Is this you?" offer: the face's box as percentages of its photo, and where to load it."""
+
+    pk: int
+    photo: Photo
+    url: str | None
+    # The face's box (left, top, width, height) in the photo's pixels, for an SVG viewBox crop.
+    box: tuple[int, int, int, int]
+    view: tuple[int, int, int, int]
+
+
+SUGGESTIONS_SHOWN = 3
+# The crop around a face shown with the question: this many face sizes wide.
+SUGGESTION_CONTEXT = 2.0
+
+
+def member_suggestions(member: Member, *, limit: int | None = SUGGESTIONS_SHOWN) -> list[SuggestionRow]:
+    """The member's open "Is this you?" offers, closest first, only in photos they may see.
+
+    The photos obey every rule of `Photo.objects.visible_to` (hidden and
+    missing albums, "not me", the website's album access), exactly as
+    matched photos do.
+    """
+    from faces.models import Suggestion
+
+    visible = Photo.objects.visible_to(member).values("pk")
+    offers = (
+        Suggestion.objects.filter(member=member, answer=Suggestion.Answer.OPEN, face__photo__in=visible)
+        .select_related("face__photo__album")
+        .order_by("distance", "id")
+    )
+    chosen = list(offers if limit is None else offers[:limit])
+    pairs = dict((photo.pk, url) for photo, url in with_display_urls([offer.face.photo for offer in chosen]))
+    rows = []
+    for offer in chosen:
+        face, photo = offer.face, offer.face.photo
+        width, height = face.right - face.left, face.bottom - face.top
+        side = int(max(width, height) * SUGGESTION_CONTEXT)
+        x = max(0, (face.left + face.right) // 2 - side // 2)
+        y = max(0, (face.top + face.bottom) // 2 - side // 2)
+        rows.append(
+            SuggestionRow(
+                pk=offer.pk,
+                photo=photo,
+                url=pairs.get(photo.pk),
+                box=(face.left, face.top, width, height),
+                view=(x, y, side, side),
+            )
+        )
+    return rows
+
+
+def suggested_photo(member: Member, photo_id: int) -> Photo | None:
+    """The photo of one of the member's open offers, if they may see it (for its file)."""
+    from faces.models import Suggestion
+
+    offered = Suggestion.objects.filter(
+        member=member, answer=Suggestion.Answer.OPEN, face__photo_id=photo_id
+    ).values("face__photo_id")
+    return Photo.objects.visible_to(member).filter(pk__in=offered).select_related("album").first()

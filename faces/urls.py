@@ -14,6 +14,7 @@ urlpatterns = [
     path("photos/<int:photo_id>/not-me/", views.photo_not_me, name="photo_not_me"),
     path("photos/<int:photo_id>/restore/", views.photo_restore, name="photo_restore"),
     path("albums/<int:album_id>/download/", views.album_download, name="album_download"),
+    path("suggestions/<int:suggestion_id>/answer/", views.suggestion_answer, name="suggestion_answer"),
     path("years/", views.years, name="years"),
     path("years/<year:year>/", views.year, name="year"),
 ]

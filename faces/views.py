@@ -95,7 +95,7 @@ def _grid_context(request: MemberRequest, *, year: int | None = None) -> dict[st
         "page": page,
         "albums": albums,
         # Matches need a selfie: only a member without photos here is asked.
-        "has_references": page.paginator.count > 0 or request.user.references.exists(),
+        "has_references": page.paginator.count > 0 or request.user.references.selfies().exists(),
         "years": selectors.member_years(request.user),
     }
 
@@ -106,7 +106,24 @@ def photos(request: MemberRequest) -> HttpResponse:
     # "On this day" heads the first page only.
     if context["page"].number == 1:  # type: ignore[attr-defined]
         context["on_this_day"] = selectors.member_on_this_day(request.user, today=timezone.localdate())
+    context["suggestions"] = selectors.member_suggestions(request.user)
     return render(request, "faces/photos.html", context)
+
+
+@require_POST
+@login_required
+def suggestion_answer(request: MemberRequest, suggestion_id: int) -> HttpResponse:
+    """ "Is this you?" answered: `answer` is "yes" or "no"; 404 for anyone else's offer."""
+    answer = request.POST.get("answer")
+    if answer not in ("yes", "no"):
+        return HttpResponse("Answer yes or no.", status=400, content_type="text/plain")
+    if not services.suggestion_answer(member=request.user, suggestion_id=suggestion_id, yes=answer == "yes"):
+        raise Http404("No such question")
+    if answer == "yes":
+        messages.success(request, "Thanks! That photo is in your photos now, and it helps find you in more.")
+    else:
+        messages.success(request, "Thanks, we will not ask about that face again.")
+    return redirect("members:photos")
 
 
 @require_GET
@@ -122,13 +139,9 @@ def year(request: MemberRequest, year: int) -> HttpResponse:
     return render(request, "faces/year.html", {**context, "year": year})
 
 
-def _get_photo_for_member(request: MemberRequest, photo_id: int, *, dismissed: bool = False) -> Photo:
-    """A photo the member is matched in, or 404 (never reveal that it exists).
-
-    With `dismissed`, also one they said "not me" about (its file, for the
-    list of hidden photos on the privacy page).
-    """
-    photo = Photo.objects.matched_to(request.user, dismissed=dismissed).filter(pk=photo_id).first()
+def _get_photo_for_member(request: MemberRequest, photo_id: int) -> Photo:
+    """A photo the member is matched in, or 404 (never reveal that it exists)."""
+    photo = Photo.objects.matched_to(request.user).filter(pk=photo_id).first()
     if photo is None:
         raise Http404("No such photo")
     return photo
@@ -145,8 +158,15 @@ def photo_detail(request: MemberRequest, photo_id: int) -> HttpResponse:
 @require_GET
 @login_required
 def photo_file(request: MemberRequest, photo_id: int) -> HttpResponseBase:
-    photo = _get_photo_for_member(request, photo_id, dismissed=True)
-    if not photo.file:
+    """A folder photo's file, for a member matched in it, who hid it ("not me", for the
+    privacy page's list) or who is asked "Is this you?" about it; else 404."""
+    member = request.user
+    photo = (
+        selectors.member_photos(member).filter(pk=photo_id).first()
+        or selectors.hidden_photo(member, photo_id)
+        or selectors.suggested_photo(member, photo_id)
+    )
+    if photo is None or not photo.file:
         raise Http404("No such photo")
     try:
         handle = default_storage.open(photo.file.name, "rb")

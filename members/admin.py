@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
 from django.db import transaction
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest
 
 from members import services
@@ -19,7 +19,9 @@ class MemberAdmin(UserAdmin[Member]):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Member]:
         queryset: QuerySet[Member] = super().get_queryset(request)
-        return queryset.annotate(reference_total=Count("references"))
+        return queryset.annotate(
+            reference_total=Count("references", filter=Q(references__kind=ReferenceFace.Kind.SELFIE))
+        )
 
     @admin.display(description="selfies", ordering="reference_total")
     def reference_count(self, member: Member) -> int:
@@ -38,13 +40,18 @@ class MemberAdmin(UserAdmin[Member]):
 
 @admin.register(ReferenceFace)
 class ReferenceFaceAdmin(admin.ModelAdmin[ReferenceFace]):
-    list_display = ("id", "member", "created", "match_count")
-    fields = ("member", "created")
-    readonly_fields = ("member", "created")
+    list_display = ("id", "member", "created", "match_limit", "warnings", "match_count")
+    fields = ("member", "created", "match_limit", "warnings")
+    readonly_fields = ("member", "created", "match_limit", "warnings")
 
+    # Selfies only: the references Throwback derives (mean, learned, confirmed) are never shown.
     def get_queryset(self, request: HttpRequest) -> QuerySet[ReferenceFace]:
         queryset: QuerySet[ReferenceFace] = super().get_queryset(request)
-        return queryset.select_related("member").annotate(match_total=Count("matches"))
+        return (
+            queryset.filter(kind=ReferenceFace.Kind.SELFIE)
+            .select_related("member")
+            .annotate(match_total=Count("matches"))
+        )
 
     @admin.display(description="matches", ordering="match_total")
     def match_count(self, reference: ReferenceFace) -> int:

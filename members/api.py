@@ -1,6 +1,6 @@
 """JSON API for reference faces (session auth, CSRF header X-CSRFToken).
 
-POST /api/references/ multipart `image` (+ `consent=yes`) → 201 {"id", "created"}
+POST /api/references/ multipart `image` (+ `consent=yes`) → 201 {"id", "created", "warnings"}
 or 400 {"error", "code"} (503 when encoding failed on our side, see
 services.EncodingFailed); GET lists; DELETE /api/references/<id>/ → 204 / 404.
 """
@@ -33,7 +33,11 @@ def api_login_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpR
 
 
 def _reference_json(reference: ReferenceFace) -> dict[str, object]:
-    return {"id": reference.pk, "created": reference.created.isoformat()}
+    return {
+        "id": reference.pk,
+        "created": reference.created.isoformat(),
+        "warnings": reference.warning_messages,
+    }
 
 
 @require_http_methods(["GET", "POST"])
@@ -41,7 +45,7 @@ def _reference_json(reference: ReferenceFace) -> dict[str, object]:
 def references(request: MemberRequest) -> JsonResponse:
     if request.method == "GET":
         return JsonResponse(
-            [_reference_json(r) for r in request.user.references.order_by("created", "id")],
+            [_reference_json(r) for r in request.user.references.selfies().order_by("created", "id")],
             safe=False,
         )
     # Before the upload is read, so consent stays recorded when the upload is refused.

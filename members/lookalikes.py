@@ -1,7 +1,8 @@
 """The look-alike guard: selfies of two members within the match threshold.
 
 Siblings and twins match each other's photos. When a selfie lies within
-THROWBACK_MATCH_THRESHOLD of another member's selfie, a LookAlike row records
+another member's selfie's match limit (THROWBACK_MATCH_THRESHOLD, tightened
+per reference by faces.limits), a LookAlike row records
 the pair; both members are warned on their selfie page (nothing of the other
 member is shown) and asked to add selfies, and the admin lists the pairs.
 The distances come from faces.matching, the one place distance SQL is built.
@@ -15,7 +16,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 
@@ -26,15 +26,19 @@ from members.models import LookAlike, Member, ReferenceFace
 def _pairs(selfies: Sequence[tuple[int, int, np.ndarray]]) -> dict[tuple[int, int], float]:
     """(lower selfie id, higher selfie id) → distance, for selfies near another member's."""
     owner = {selfie_id: member_id for selfie_id, member_id, _ in selfies}
-    hits = matching.references_near_faces(
-        [(selfie_id, vector) for selfie_id, _, vector in selfies],
-        threshold=settings.THROWBACK_MATCH_THRESHOLD,
+    hits = matching.references_near_faces([(selfie_id, vector) for selfie_id, _, vector in selfies])
+    # The "face" of each hit is the selfie compared; its own member's references do not
+    # count, nor references Throwback derived (mean, learned): only selfies are compared.
+    others = [hit for hit in hits if hit.member_id != owner[hit.face_id]]
+    selfie_ids = set(
+        ReferenceFace.objects.selfies()
+        .filter(pk__in={hit.reference_id for hit in others})
+        .values_list("pk", flat=True)
     )
-    # The "face" of each hit is the selfie compared; its own member's selfies do not count.
     return {
         (min(hit.face_id, hit.reference_id), max(hit.face_id, hit.reference_id)): hit.distance
-        for hit in hits
-        if hit.member_id != owner[hit.face_id]
+        for hit in others
+        if hit.reference_id in selfie_ids
     }
 
 
@@ -53,10 +57,10 @@ def lookalikes_store(*, reference: ReferenceFace, vector: np.ndarray) -> int:
 
 
 def lookalikes_rebuild() -> int:
-    """Recompute every pair at the current threshold (after a change of it); how many there are."""
+    """Recompute every pair at the current limits (after a change of them); how many there are."""
     selfies = [
         (selfie.pk, selfie.member_id, selfie.encoding)
-        for selfie in ReferenceFace.objects.order_by("pk").defer("image")
+        for selfie in ReferenceFace.objects.selfies().order_by("pk").defer("image")
     ]
     with transaction.atomic():
         matching.match_lock()  # no selfie is added meanwhile and missed

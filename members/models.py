@@ -29,23 +29,69 @@ class Member(AbstractUser):
         return self.consent_given_at is not None
 
 
+class ReferenceFaceQuerySet(models.QuerySet["ReferenceFace"]):
+    def selfies(self) -> ReferenceFaceQuerySet:
+        """The selfies members uploaded: the only references ever shown or counted against the limit."""
+        return self.filter(kind=ReferenceFace.Kind.SELFIE)
+
+
 class ReferenceFace(EncodingModel):
-    """One uploaded selfie with exactly one face, and that face's encoding."""
+    """A face a member is matched with: an uploaded selfie, or one Throwback derived from them.
+
+    Selfies carry the image and the box of their one face. The other kinds
+    have no image and are never shown to anyone (docs/accuracy.md): the mean
+    of two or more selfies' encodings (`MEAN`), a photo face matched far
+    inside a selfie's limit (`LEARNED`), and a photo face the member said
+    "Yes, that's me" about (`CONFIRMED`); the last two point at that face.
+    Each reference matches the photo faces within its own `match_limit`.
+    """
+
+    class Kind(models.TextChoices):
+        SELFIE = "selfie", "Selfie"
+        MEAN = "mean", "Mean of the selfies"
+        LEARNED = "learned", "Learned from a confident match"
+        CONFIRMED = "confirmed", "Confirmed by the member"
 
     member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="references")
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.SELFIE)
     # Stored under a random name (see services.reference_add), never served publicly.
-    image = models.ImageField(upload_to="references/", max_length=200)
-    top = models.PositiveIntegerField()
-    right = models.PositiveIntegerField()
-    bottom = models.PositiveIntegerField()
-    left = models.PositiveIntegerField()
+    image = models.ImageField(upload_to="references/", max_length=200, blank=True)
+    top = models.PositiveIntegerField(default=0)
+    right = models.PositiveIntegerField(default=0)
+    bottom = models.PositiveIntegerField(default=0)
+    left = models.PositiveIntegerField(default=0)
+    # A photo face is matched when its distance is at most this (faces.limits).
+    match_limit = models.FloatField(default=0.49)
+    # LEARNED and CONFIRMED: the photo face this reference copies; it goes with it.
+    source_face = models.ForeignKey(
+        "faces.FaceEncoding", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    # Selfies: why this selfie may find few photos ("small", "dark", "blurred", "turned").
+    warnings = models.JSONField(default=list, blank=True)
     created = models.DateTimeField(auto_now_add=True)
+
+    objects = ReferenceFaceQuerySet.as_manager()
 
     class Meta:
         ordering = ["created", "id"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(match_limit__gte=0), name="reference_limit_positive"),
+            models.UniqueConstraint(
+                fields=["member", "source_face"],
+                condition=models.Q(source_face__isnull=False),
+                name="reference_unique_member_source_face",
+            ),
+        ]
 
     def __str__(self) -> str:
-        return f"reference {self.pk} of {self.member}"
+        return f"{self.get_kind_display().lower()} {self.pk} of {self.member}"
+
+    @property
+    def warning_messages(self) -> list[str]:
+        """What each stored warning means, in the member's words."""
+        from members.selfie_quality import MESSAGES
+
+        return [MESSAGES[code] for code in self.warnings if code in MESSAGES]
 
 
 class LookAlike(models.Model):

@@ -12,7 +12,7 @@ import logging
 import secrets
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -23,11 +23,14 @@ from django.db.models import Q, QuerySet
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from faces import engine, isolated
+from faces import engine, isolated, limits
 from faces.matching import match_lock
 from faces.services import engine_options, reference_match
+from faces.services.assignment import photos_of_member, photos_rematch
+from faces.services.learning import member_learn
 from members.lookalikes import lookalikes_store
 from members.models import Member, ReferenceFace
+from members.selfie_quality import selfie_warnings
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -116,8 +119,14 @@ def consent_give(*, member: Member) -> None:
 
 
 def reference_add(*, member: Member, data: bytes) -> ReferenceFace:
-    """Store a selfie with exactly one face and match it against every photo face.
+    """Store a selfie with one face and match it against every photo face.
 
+    A photo in which no face is found is tried again harder (more upsampling,
+    then the CNN detector); of several faces, one that clearly dominates
+    (engine.dominant_face) is taken, and the face crop shows which. A small,
+    dark, blurred or turned face is stored with `warnings` (members.selfie_quality).
+    The reference's limit comes from faces.limits; after it is matched, the
+    member's mean and learned references are brought up to date.
     The stored image is a re-encoded, upright JPEG (no EXIF, so no location).
     Raises a ReferenceRejected subclass naming the problem.
     """
@@ -127,7 +136,7 @@ def reference_add(*, member: Member, data: bytes) -> ReferenceFace:
         raise UploadTooLarge(
             f"This file is {len(data) / 1024 / 1024:.1f} MB; the limit is {settings.THROWBACK_UPLOAD_MAX_MB} MB."
         )
-    if member.references.count() >= settings.THROWBACK_MAX_REFERENCES:
+    if member.references.selfies().count() >= settings.THROWBACK_MAX_REFERENCES:
         raise ReferenceLimitReached()
     options = engine_options(selfie=True)
     try:
@@ -139,10 +148,16 @@ def reference_add(*, member: Member, data: bytes) -> ReferenceFace:
     stored, _ = engine.downscale(image, SELFIE_STORED_MAX_SIDE_PX)
     faces = _selfie_faces(stored, options)
     if not faces:
+        # One image, so trying harder costs little: more upsampling, then the CNN detector.
+        faces = _selfie_faces(stored, replace(options, upsample=options.upsample + 1))
+    if not faces and options.detector != "cnn":
+        faces = _selfie_faces(stored, replace(options, detector="cnn"))
+    if not faces:
         raise NoFaceFound()
-    if len(faces) > 1:
+    face = faces[0] if len(faces) == 1 else engine.dominant_face(faces, stored.width, stored.height)
+    if face is None:
         raise SeveralFacesFound(f"This photo shows {len(faces)} faces. Use a photo with only you in it.")
-    face = faces[0]
+    warnings = selfie_warnings(stored, (face.top, face.right, face.bottom, face.left), turn=face.turn)
     buffer = io.BytesIO()
     stored.save(buffer, format="JPEG", quality=90)
 
@@ -160,10 +175,17 @@ def reference_add(*, member: Member, data: bytes) -> ReferenceFace:
         locked = Member.objects.select_for_update().only("consent_given_at").filter(pk=member.pk).first()
         if locked is None or not locked.has_consented:
             raise ConsentWithdrawn()
-        if member.references.count() >= settings.THROWBACK_MAX_REFERENCES:
+        if member.references.selfies().count() >= settings.THROWBACK_MAX_REFERENCES:
             raise ReferenceLimitReached()
         reference = ReferenceFace(
-            member=member, top=face.top, right=face.right, bottom=face.bottom, left=face.left
+            member=member,
+            top=face.top,
+            right=face.right,
+            bottom=face.bottom,
+            left=face.left,
+            # This selfie's member has one selfie more now (faces/limits.py).
+            match_limit=limits.limit_for(face.encoding, selfies=member.references.selfies().count() + 1),
+            warnings=warnings,
         )
         reference.set_encoding(face.encoding)
         reference.image.save(f"{uuid.uuid4().hex}.jpg", ContentFile(buffer.getvalue()), save=False)
@@ -175,6 +197,8 @@ def reference_add(*, member: Member, data: bytes) -> ReferenceFace:
         except Exception:
             default_storage.delete(reference.image.name)
             raise
+    # The mean of two or more selfies and the learned references follow the new selfie.
+    member_learn(member_id=member.pk)
     return reference
 
 
@@ -196,19 +220,25 @@ def _selfie_faces(image: Image.Image, options: engine.EngineOptions) -> list[eng
 
 
 def reference_delete(*, member: Member, reference_id: int) -> bool:
-    """Delete one of the member's own references, its matches and its image.
+    """Delete one of the member's own selfies, its matches and its image.
 
-    Returns False when the member has no such reference (someone else's).
+    The photos the member was matched in are assigned again (a face may go to
+    another member now), and the member's mean and learned references follow.
+    Returns False when the member has no such selfie (someone else's).
     """
     with transaction.atomic():
         # Taken first, as in reference_add: match writers wait for the removal.
         match_lock()
-        reference = ReferenceFace.objects.filter(member=member, pk=reference_id).first()
+        reference = ReferenceFace.objects.selfies().filter(member=member, pk=reference_id).first()
         if reference is None:
             return False
         name = reference.image.name
+        photos = photos_of_member(member.pk)
         reference.delete()  # matches go with it (on_delete=CASCADE)
+        # Faces this selfie won may belong to someone else now.
+        photos_rematch(photos)
         transaction.on_commit(lambda: _storage_delete([name]))
+    member_learn(member_id=member.pk)
     return True
 
 
@@ -220,7 +250,9 @@ def member_delete(*, member: Member) -> None:
     with transaction.atomic():
         match_lock()  # as in reference_delete
         names = [name for name in member.references.values_list("image", flat=True) if name]
+        photos = photos_of_member(member.pk)
         member.delete()  # references and matches go with it (on_delete=CASCADE)
+        photos_rematch(photos)
         transaction.on_commit(lambda: _storage_delete(names))
 
 
@@ -251,19 +283,27 @@ def member_face_data_delete(*, member: Member) -> FaceDataDeleted:
     """Delete all of a member's face data; the account itself stays.
 
     Gone: the selfies (rows, encodings and, after the commit, their image
-    files), every match, every "not me" dismissal and the consent, so a new
-    upload asks for consent again, and the "new photos of you" opt-in. Running
-    it twice is harmless.
+    files), the references derived from them (mean, learned, confirmed), every
+    match, every "Is this you?" offer and answer, every "not me" dismissal,
+    the consent, so a new upload asks for consent again, and the "new photos
+    of you" opt-in. Running it twice is harmless. `references` counts the
+    selfies.
     """
-    from faces.models import Dismissal, Match
+    from faces.models import Dismissal, Match, Suggestion
 
     with transaction.atomic():
         match_lock()  # as in reference_delete
         names = [name for name in member.references.values_list("image", flat=True) if name]
+        photos = photos_of_member(member.pk)
         # Matches first, so each count below is of its own table only.
         matches, _ = Match.objects.filter(member=member).delete()
-        references, _ = ReferenceFace.objects.filter(member=member).delete()
+        references = member.references.selfies().count()
+        # Selfies, their mean, learned and confirmed references.
+        ReferenceFace.objects.filter(member=member).delete()
         dismissals, _ = Dismissal.objects.filter(member=member).delete()
+        Suggestion.objects.filter(member=member).delete()
+        # Faces this member was given may belong to someone else.
+        photos_rematch(photos)
         # The "new photos of you" opt-in goes too (the address stays: password resets use it).
         Member.objects.filter(pk=member.pk).update(
             consent_given_at=None, notify_new_photos=False, notified_until=None

@@ -115,7 +115,13 @@ def references(request: MemberRequest) -> HttpResponse:
             form = ReferenceUploadForm(request.POST, request.FILES)
             if form.is_valid():
                 data = read_uploaded_file(form.cleaned_data["image"])
-                services.reference_add(member=request.user, data=data)
+                reference = services.reference_add(member=request.user, data=data)
+                if reference.warnings:
+                    # Stay here: the list below shows why this selfie may find few photos.
+                    messages.warning(
+                        request, "Selfie added, with a warning: " + " ".join(reference.warning_messages)
+                    )
+                    return redirect("members:references")
                 messages.success(request, services.SELFIE_ADDED)
                 return redirect("members:photos")
         except services.ReferenceRejected as exc:
@@ -126,7 +132,7 @@ def references(request: MemberRequest) -> HttpResponse:
         {
             "form": form,
             "refusal": refusal,
-            "references": request.user.references.order_by("created", "id"),
+            "references": request.user.references.selfies().order_by("created", "id"),
             "lookalike": member_has_lookalike(request.user),
             "limit": settings.THROWBACK_MAX_REFERENCES,
             "max_bytes": services.upload_limit_bytes(),
@@ -139,7 +145,7 @@ def references(request: MemberRequest) -> HttpResponse:
 @login_required
 def reference_face(request: MemberRequest, reference_id: int) -> HttpResponse:
     """The face cropped from one of the member's own selfies; 404 for anyone else, staff too."""
-    reference = ReferenceFace.objects.filter(member=request.user, pk=reference_id).first()
+    reference = ReferenceFace.objects.selfies().filter(member=request.user, pk=reference_id).first()
     if reference is None:
         raise Http404("No such reference")
     try:
@@ -251,7 +257,7 @@ def data_delete(request: MemberRequest) -> HttpResponse:
         response["Clear-Site-Data"] = '"cache"'
         return response
     counts = {
-        "references": ReferenceFace.objects.filter(member=member).count(),
+        "references": ReferenceFace.objects.selfies().filter(member=member).count(),
         # The photos the member can see (My photos), not hidden albums or "not me" ones.
         "matches": face_selectors.member_photos(member).count(),
         "dismissals": Dismissal.objects.filter(member=member).count(),

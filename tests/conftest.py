@@ -100,6 +100,8 @@ def import_process_env(media_root: Path, *, database_url: str | None = None, **e
         "DATABASE_URL": database_url,
         "MEDIA_ROOT": str(media_root),
         "SECRET_KEY": "test",
+        # As tests/settings.py: the process matches as the test that compares with it.
+        "THROWBACK_LEARNED_PER_SELFIE": "0",
         **extra,
     }
 

@@ -34,3 +34,7 @@ LOGGING = {"version": 1, "disable_existing_loggers": False}
 # its model load (seconds) to every upload test. tests/test_isolated_encoding.py
 # runs the default, THROWBACK_ENCODE_SELFIES_IN=process, through the same views.
 THROWBACK_ENCODE_SELFIES_IN = "inline"
+# Selfies match on their own here, so the tests of uploads, deletes and privacy
+# count exactly the selfie's matches; tests/test_learning.py turns learned
+# references on (the default, THROWBACK_LEARNED_PER_SELFIE=3).
+THROWBACK_LEARNED_PER_SELFIE = 0

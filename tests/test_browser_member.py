@@ -158,7 +158,7 @@ def test_every_refused_selfie_gets_a_clear_message_and_good_ones_show_as_face_cr
     refused("obama3.jpg", path=examples / "obama3.jpg")
     expect(alert).to_have_text("You already have the maximum number of selfies; delete one first.")
     shoot(page, screenshots / "upload-limit.png")
-    assert ReferenceFace.objects.filter(member=member).count() == 2
+    assert ReferenceFace.objects.selfies().filter(member=member).count() == 2
 
     # Reloaded: both face crops, no upload form, a note about the limit.
     page.reload()
@@ -172,7 +172,7 @@ def test_every_refused_selfie_gets_a_clear_message_and_good_ones_show_as_face_cr
     shoot(page, screenshots / "references.png")
 
     # Delete one (its button is labelled with the selfie's date).
-    first = ReferenceFace.objects.filter(member=member).order_by("created").first()
+    first = ReferenceFace.objects.selfies().filter(member=member).order_by("created").first()
     assert first is not None
     page.locator("ul.references li").first.get_by_role(
         "button", name=re.compile("^Delete the selfie of")
@@ -278,7 +278,8 @@ def test_photos_lightbox_not_me_zip_years_and_delete_all(
 
     # Still hidden after the matches are recomputed.
     call_command("rematch", stdout=io.StringIO())
-    assert Match.objects.filter(member=ada, face__photo_id=gala2).exists()
+    # A dismissed photo is never assigned to its member again (its face stays free for others).
+    assert not Match.objects.filter(member=ada, face__photo_id=gala2).exists()
     page.reload()
     expect(tiles).to_have_count(2)
     assert tiles.evaluate_all("a => a.map(t => t.getAttribute('href'))") == [
@@ -417,4 +418,47 @@ def test_the_admin_works_under_the_content_security_policy(
     expect(page.locator("ul.messagelist")).to_have_text("1 photos will be encoded again by the next import.")
     assert Photo.objects.get(source_id="Gala/broken.jpg").status == Photo.Status.PENDING
     assert errors == []  # a Content-Security-Policy violation is reported as a console error
+    context.close()
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_is_this_you_shows_the_face_and_yes_adds_the_photo(
+    transactional_db,
+    live_server,
+    chromium,  # noqa: F811
+    screenshots: Path,  # noqa: F811
+    media_root: Path,
+    examples: Path,
+    tmp_path: Path,
+) -> None:  # type: ignore[no-untyped-def]
+    from playwright.sync_api import expect
+
+    from faces.models import Suggestion
+
+    root = make_album_folder(tmp_path / "photos", {"Gala": [examples / "biden.jpg"]})
+    call_command("import_albums", folder=str(root), workers=1, no_progress=True, stdout=io.StringIO())
+    ada = MemberFactory(username="ada")
+    photo = Photo.objects.get()
+    # An offer as matching makes it for a face just outside ada's limit.
+    offer = Suggestion.objects.create(member=ada, face=photo.faces.get(), distance=0.52)
+
+    context, page, errors = open_page(chromium, PHONE)
+    log_in(page, live_server.url, "ada")
+    with page.expect_response(lambda r: r.url.endswith(f"/photos/{photo.pk}/file/")) as loaded:
+        page.reload()
+    assert loaded.value.status == 200
+    expect(page.get_by_role("heading", name="Is this you?")).to_be_visible()
+    face = page.locator("svg.suggestion-face")
+    expect(face).to_have_attribute("aria-label", "A face in a photo of Gala")
+    assert face.bounding_box()["width"] == 128  # type: ignore[index]
+    shoot(page, screenshots / "is-this-you.png")
+
+    page.get_by_role("button", name="Yes, this face in Gala is me").click()
+    expect(page).to_have_url(f"{live_server.url}/")
+    expect(page.locator("a.tile")).to_have_count(1)
+    expect(page.get_by_role("heading", name="Is this you?")).to_have_count(0)
+    offer.refresh_from_db()
+    assert offer.answer == Suggestion.Answer.YES
+    assert errors == []
     context.close()

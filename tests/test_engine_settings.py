@@ -86,7 +86,13 @@ def test_engine_options_follow_the_settings_and_selfies_their_own_jitters(settin
     )
     assert engine_options() == photo
     assert engine_options(selfie=True) == EngineOptions(
-        max_side_px=1200, max_pixels=1_000_000, upsample=2, detector="cnn", jitters=9, landmarks="large"
+        max_side_px=1200,
+        max_pixels=1_000_000,
+        upsample=2,
+        detector="cnn",
+        jitters=9,
+        landmarks="large",
+        pose=True,
     )
 
 

@@ -95,10 +95,21 @@ def test_evaluate_scores_the_examples_and_leaves_the_real_database_alone(
         "workers": 1,
     }
     assert report["import_cpu_seconds"] > 0
+    # Each step of the rule at each threshold, cross-validated over 5 folds of members.
+    assert [step["name"] for step in report["steps"]] == [
+        "today's rule",
+        "+ one face, one person",
+        "+ learned references",
+    ]
+    assert [cv["name"] for cv in report["cv"]] == [step["name"] for step in report["steps"]]
+    assert all(len(cv["chosen"]) == 5 for cv in report["cv"])
+    assert report["rule"]["THROWBACK_MATCH_THRESHOLD"] == 0.49
+    assert report["configured"]["hits"] == 20 and report["configured"]["false"] == 0
+    assert report["answered"]["hits"] >= report["configured"]["hits"]
     assert stdout.getvalue().splitlines()[-1] == (
-        "Evaluated 25 images, 5 members: recall 0.909 with 0 false matches at 0.49"
+        "Evaluated 25 images, 5 members: recall 0.909 with 0 false matches (0.00 per 1,000) as configured; "
+        f"{report['answered']['recall']:.3f} after {report['questions']:.1f} answers per member"
     )
-    assert "0.49 *" in stdout.getvalue()
 
     # The real database and media: as before, and the throw-away database is gone.
     assert connection.settings_dict["NAME"] == real_name
@@ -111,7 +122,8 @@ def test_evaluate_scores_the_examples_and_leaves_the_real_database_alone(
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-def test_cutting_stored_distances_equals_importing_at_that_threshold(examples: Path, tmp_path: Path) -> None:
+def test_each_swept_value_is_a_rebuild_of_the_product_rule(examples: Path, tmp_path: Path) -> None:
+    """A value's score does not depend on the other values swept, and the configured rule is the step it names."""
     folder = labelled_folder(
         tmp_path / "mini",
         examples,
@@ -127,25 +139,32 @@ def test_cutting_stored_distances_equals_importing_at_that_threshold(examples: P
         ],
     )
     reports = {}
-    for thresholds in ("0.3,0.49,0.7", "0.49", "0.3"):
+    for thresholds in ("0.3,0.49,0.7", "0.49"):
         target = tmp_path / f"{thresholds}.json"
         call_command(
             "evaluate",
             str(folder),
             f"--thresholds={thresholds}",
+            "--folds=2",
             f"--json={target}",
             *PINNED,
             stdout=io.StringIO(),
         )
-        reports[thresholds] = {s["threshold"]: s for s in json.loads(target.read_text())["scores"]}
-    combined = reports["0.3,0.49,0.7"]
-    assert combined[0.49] == reports["0.49"][0.49]
-    assert combined[0.3] == reports["0.3"][0.3]
+        reports[thresholds] = json.loads(target.read_text())
+    combined, single = reports["0.3,0.49,0.7"], reports["0.49"]
+    for wide, one in zip(combined["steps"], single["steps"], strict=True):
+        assert wide["scores"][1] == one["scores"][0]
+    today = {s["threshold"]: s for s in combined["steps"][0]["scores"]}
     # Kit Harington has one image: not a member. Obama and Biden: 2 members, 7 photos each;
     # Obama is in obama2, obama_small and two_people, Biden in biden2 and two_people.
-    assert (combined[0.7]["members"], combined[0.7]["pairs"]) == (2, 14)
-    assert (combined[0.7]["positives"], combined[0.7]["hits"]) == (5, 5)
-    assert combined[0.3]["hits"] < combined[0.7]["hits"]
+    assert (today[0.7]["members"], today[0.7]["pairs"]) == (2, 14)
+    assert (today[0.7]["positives"], today[0.7]["hits"]) == (5, 5)
+    assert today[0.3]["hits"] < today[0.7]["hits"]
+    # The configured rule (0.49, one face one person, learning off in the test settings).
+    one_face = combined["steps"][1]["scores"][1]
+    assert {k: combined["configured"][k] for k in ("pairs", "positives", "hits", "false")} == {
+        k: one_face[k] for k in ("pairs", "positives", "hits", "false")
+    }
 
 
 def test_a_folder_without_labels_is_refused(tmp_path: Path) -> None:

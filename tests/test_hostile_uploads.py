@@ -93,10 +93,13 @@ def member(media_root: Path) -> Member:
     return member_with_stored_selfie()
 
 
-def stored_state(member: Member) -> tuple[list[tuple[int, str]], list[int], list[str]]:
-    """The member's selfies, their matches and every file in media storage."""
-    references = list(ReferenceFace.objects.filter(member=member).order_by("id").values_list("id", "image"))
-    matches = list(Match.objects.filter(member=member).order_by("id").values_list("id", flat=True))
+def stored_state(member: Member) -> tuple[list[tuple[int, str]], list[tuple[int, int]], list[str]]:
+    """The member's selfies, their matches (reference, face) and every file in media storage."""
+    references = list(
+        ReferenceFace.objects.selfies().filter(member=member).order_by("id").values_list("id", "image")
+    )
+    # A photo's matches are recomputed as a whole (one face, one person), so rows, not ids, are compared.
+    matches = sorted(Match.objects.filter(member=member).values_list("reference_id", "face_id"))
     files = sorted(str(p) for p in Path(default_storage.location).rglob("*") if p.is_file())
     return references, matches, files
 
@@ -207,7 +210,7 @@ def test_a_broken_multipart_body_is_refused(member: Member) -> None:
 
 def _new_reference(member: Member, before: list[tuple[int, str]]) -> ReferenceFace:
     known = {pk for pk, _ in before}
-    (reference,) = ReferenceFace.objects.filter(member=member).exclude(pk__in=known)
+    (reference,) = ReferenceFace.objects.selfies().filter(member=member).exclude(pk__in=known)
     return reference
 
 
@@ -226,7 +229,7 @@ def test_an_unusual_but_honest_image_is_accepted(member: Member, face: bytes, ca
     assert response.json()["id"] == reference.pk
     assert _stored_size(reference) == (853, 480)
     refs, matches, _ = stored_state(member)
-    assert refs[:1] == before_refs and matches[: len(before_matches)] == before_matches
+    assert refs[:1] == before_refs and set(before_matches) <= set(matches)
 
 
 @pytest.mark.parametrize("orientation", range(1, 9))
@@ -260,4 +263,4 @@ def test_an_accepted_odd_image_is_also_accepted_by_the_page(member: Member, face
     response = form_upload(member, hostile.cmyk_jpeg(face), "Ĳsselmeer.jpg")
     assert response.status_code == 302
     assert response["Location"] == "/"
-    assert ReferenceFace.objects.filter(member=member).count() == 2
+    assert ReferenceFace.objects.selfies().filter(member=member).count() == 2

@@ -29,10 +29,12 @@ def stored_faces(using: str, vectors: list[np.ndarray]) -> list[int]:
     return [face_with(photo, vector, using=using).pk for vector in vectors]
 
 
-def reference_for(using: str, vector: np.ndarray, username: str) -> ReferenceFace:
+def reference_for(using: str, vector: np.ndarray, username: str, limit: float = 0.49) -> ReferenceFace:
     member = MemberFactory.build(username=username)
     member.save(using=using)
-    reference = ReferenceFace(member=member, image="references/x.jpg", top=0, right=1, bottom=1, left=0)
+    reference = ReferenceFace(
+        member=member, image="references/x.jpg", top=0, right=1, bottom=1, left=0, match_limit=limit
+    )
     reference.set_encoding(vector)
     reference.save(using=using)
     return reference
@@ -94,7 +96,7 @@ def test_both_directions_find_the_same_pairs(using: str) -> None:
     references = [reference_for(using, p, f"person{i}") for i, p in enumerate(people)]
 
     stored = [(pk, FaceEncoding.objects.using(using).get(pk=pk).encoding) for pk in face_ids]
-    batch = matching.references_near_faces(stored, threshold=0.49, using=using)
+    batch = matching.references_near_faces(stored, using=using)  # every limit is the default 0.49
     per_reference = {
         (face_id, reference.pk)
         for reference in references
@@ -108,6 +110,39 @@ def test_both_directions_find_the_same_pairs(using: str) -> None:
         owner = face_ids.index(hit.face_id) // 3
         assert hit.reference_id == references[owner].pk
         assert hit.member_id == references[owner].member_id
+
+
+@pytest.mark.parametrize("using", DATABASES)
+def test_each_reference_is_compared_with_its_own_limit(using: str) -> None:
+    # Faces at distance 0.25, 0.375 and 0.5 (exact in float32) from the origin.
+    vectors = []
+    for distance in (0.25, 0.375, 0.5):
+        vector = np.zeros(ENCODING_SIZE, dtype=np.float32)
+        vector[0] = distance
+        vectors.append(vector)
+    near, middle, far = stored_faces(using, vectors)
+    origin = np.zeros(ENCODING_SIZE, dtype=np.float32)
+    strict = reference_for(using, origin, "strict", limit=0.3)
+    loose = reference_for(using, origin, "loose", limit=0.45)
+    faces = [(pk, FaceEncoding.objects.using(using).get(pk=pk).encoding) for pk in (near, middle, far)]
+
+    hits = matching.references_near_faces(faces, using=using)
+    assert {(h.face_id, h.reference_id) for h in hits} == {
+        (near, strict.pk),
+        (near, loose.pk),
+        (middle, loose.pk),
+    }
+    assert all(h.within for h in hits)
+
+    # Widened by 1.2: the strict limit reaches 0.36 (not 0.375), the loose one 0.54.
+    widened = matching.references_near_faces(faces, widen=1.2, using=using)
+    assert {(h.face_id, h.reference_id, h.within) for h in widened} == {
+        (near, strict.pk, True),
+        (near, loose.pk, True),
+        (middle, loose.pk, True),
+        (far, loose.pk, False),
+    }
+    assert [h.limit for h in widened if h.reference_id == strict.pk] == [0.3]
 
 
 @pytest.mark.parametrize("using", DATABASES)

@@ -89,10 +89,12 @@ def _as_stored(using: str, ids: list[int]) -> list[tuple[int, np.ndarray]]:
     return [(pk, FaceEncoding.objects.using(using).get(pk=pk).encoding) for pk in ids]
 
 
-def _reference(using: str, vector: np.ndarray) -> ReferenceFace:
+def _reference(using: str, vector: np.ndarray, *, limit: float = 0.5) -> ReferenceFace:
     member = MemberFactory.build()
     member.save(using=using)
-    reference = ReferenceFace(member=member, image="references/x.jpg", top=0, right=1, bottom=1, left=0)
+    reference = ReferenceFace(
+        member=member, image="references/x.jpg", top=0, right=1, bottom=1, left=0, match_limit=limit
+    )
     reference.set_encoding(vector)
     reference.save(using=using)
     return reference
@@ -119,8 +121,8 @@ def test_references_near_faces_equals_numpy(
 ) -> None:
     _reset(using)
     ids = _faces(using, stored)
-    ref = _reference(using, reference)
-    hits = matching.references_near_faces(_as_stored(using, ids), threshold=100.0, using=using)
+    ref = _reference(using, reference, limit=100.0)
+    hits = matching.references_near_faces(_as_stored(using, ids), using=using)
     assert [(hit.face_id, hit.reference_id) for hit in hits] == [(face_id, ref.pk) for face_id in ids]
     for hit, vec in zip(hits, stored, strict=True):
         assert hit.distance == pytest.approx(reference_distance(reference, vec), abs=TOLERANCE)
@@ -189,11 +191,9 @@ def test_no_stored_face_changes_the_reference_sql_text(
     _reset(using)
     faces = _as_stored(using, _faces(using, stored))
     baseline_faces = _as_stored(using, _faces(using, [_constant(0.0)] * len(stored)))
-    near = _captured_sql(
-        using, lambda: matching.references_near_faces(faces, threshold=threshold, using=using)
-    )
+    near = _captured_sql(using, lambda: matching.references_near_faces(faces, widen=threshold, using=using))
     baseline = _captured_sql(
-        using, lambda: matching.references_near_faces(baseline_faces, threshold=1.0, using=using)
+        using, lambda: matching.references_near_faces(baseline_faces, widen=1.0, using=using)
     )
     ((template, count),) = near
     assert [sql for sql, _ in near] == [sql for sql, _ in baseline]
@@ -236,6 +236,6 @@ def test_tiny_differences_between_stored_faces_and_references_do_not_underflow(u
     _reset(using)
     (face_id,) = _faces(using, [_constant(1e-30)])
     reference = _reference(using, _constant(0.0))
-    hits = matching.references_near_faces(_as_stored(using, [face_id]), threshold=0.5, using=using)
+    hits = matching.references_near_faces(_as_stored(using, [face_id]), using=using)
     assert [(hit.face_id, hit.reference_id) for hit in hits] == [(face_id, reference.pk)]
     assert hits[0].distance == pytest.approx(np.sqrt(128) * 1e-30, rel=1e-6)

@@ -63,7 +63,8 @@ def test_upload_returns_201_and_photos_api_lists_the_matches(imported: Path, exa
     response = post_selfie(client, examples / "obama.jpg")
     assert response.status_code == 201
     body = response.json()
-    assert set(body) == {"id", "created"}
+    assert set(body) == {"id", "created", "warnings"}
+    assert body["warnings"] == []  # a clear, large, frontal face
 
     photos = client.get("/api/photos/").json()
     assert photos["count"] == 3

@@ -24,7 +24,7 @@ from django.core.files.storage import default_storage
 from django.test import Client
 from PIL import Image
 
-from faces.models import Dismissal, FaceEncoding, Match, Photo
+from faces.models import Dismissal, FaceEncoding, Match, Photo, Suggestion
 from members.models import Member, ReferenceFace
 from tests.conftest import REPO
 from tests.factories import AlbumFactory, MemberFactory, PhotoFactory, face_with
@@ -42,9 +42,10 @@ class Victim:
     reference: ReferenceFace
     photo: Photo
     face: FaceEncoding
+    suggestion: Suggestion
 
-    def rows(self) -> tuple[int, int, int, int, int, int, bool]:
-        """What an intruder must not change: the victim's rows and file, and "not me" marks."""
+    def rows(self) -> tuple[int, int, int, int, int, int, bool, str]:
+        """What an intruder must not change: the victim's rows and file, "not me" marks and answers."""
         return (
             Member.objects.filter(pk=self.member.pk).count(),
             Dismissal.objects.count(),
@@ -53,6 +54,7 @@ class Victim:
             Photo.objects.filter(pk=self.photo.pk).count(),
             FaceEncoding.objects.filter(pk=self.face.pk).count(),
             default_storage.exists(self.reference.image.name),
+            "".join(Suggestion.objects.filter(member=self.member).values_list("answer", flat=True)) or "open",
         )
 
 
@@ -71,7 +73,10 @@ def victim(media_root: Path) -> Victim:
     photo.file.save("secret.jpg", ContentFile(b"\xff\xd8photo"), save=True)
     face = face_with(photo, vector)
     Match.objects.create(member=member, reference=reference, face=face, distance=0.0)
-    return Victim(member, reference, photo, face)
+    # An open "Is this you?" about a second face of the secret photo.
+    offered = face_with(photo, np.full(128, 0.1, dtype=np.float32))
+    suggestion = Suggestion.objects.create(member=member, face=offered, distance=0.53)
+    return Victim(member, reference, photo, face, suggestion)
 
 
 def member_client(username: str, *, staff: bool = False) -> Client:
@@ -117,6 +122,10 @@ ANONYMOUS_PROBES: list[tuple[str, str, str | int]] = [
     ("DELETE", "/api/references/{reference}/", "json403"),
     ("GET", "/api/photos/", "json403"),
     ("POST", "/api/photos/{photo}/not-me/", "json403"),
+    ("POST", "/suggestions/{suggestion}/answer/", "login"),
+    ("GET", "/suggestions/{suggestion}/answer/", 405),
+    ("GET", "/api/suggestions/", "json403"),
+    ("POST", "/api/suggestions/{suggestion}/", "json403"),
     ("GET", "/accounts/login/", 200),
     ("POST", "/accounts/logout/", 302),
     ("GET", "/accounts/signup/", 404),  # THROWBACK_ALLOW_SIGNUP is off
@@ -150,6 +159,9 @@ INTRUDER_PROBES: list[tuple[str, str, int]] = [
     ("GET", "/references/{reference}/face.jpg", 404),
     ("POST", "/references/{reference}/delete/", 404),
     ("DELETE", "/api/references/{reference}/", 404),
+    ("POST", "/suggestions/{suggestion}/answer/", 404),
+    ("POST", "/api/suggestions/{suggestion}/", 404),
+    ("GET", "/api/suggestions/", 200),
     ("GET", "/api/references/", 200),
     ("GET", "/api/photos/", 200),
     ("GET", "/", 200),
@@ -162,7 +174,11 @@ INTRUDER_PROBES: list[tuple[str, str, int]] = [
     ("POST", "/photos/{photo}/restore/", 404),
     ("DELETE", "/api/photos/{photo}/not-me/", 404),
 ]
-INTRUDER_DATA = {"/privacy/delete/": {"confirm": "on", "delete_account": "on"}}
+INTRUDER_DATA = {
+    "/privacy/delete/": {"confirm": "on", "delete_account": "on"},
+    "/suggestions/{suggestion}/answer/": {"answer": "yes"},
+    "/api/suggestions/{suggestion}/": {"answer": "yes"},
+}
 
 # Every state-changing request a logged-in member can make (CSRF must be checked).
 STATE_CHANGES: list[tuple[str, str, dict[str, str]]] = [
@@ -173,6 +189,8 @@ STATE_CHANGES: list[tuple[str, str, dict[str, str]]] = [
     ("DELETE", "/api/references/{reference}/", {}),
     ("POST", "/photos/{photo}/not-me/", {}),
     ("POST", "/api/photos/{photo}/not-me/", {}),
+    ("POST", "/suggestions/{suggestion}/answer/", {"answer": "no"}),
+    ("POST", "/api/suggestions/{suggestion}/", {"answer": "no"}),
     ("POST", "/privacy/delete/", {"confirm": "on", "delete_account": "on"}),
     ("POST", "/photos/{photo}/restore/", {}),
     ("DELETE", "/api/photos/{photo}/not-me/", {}),
@@ -199,6 +217,7 @@ def fill(path: str, victim: Victim) -> str:
         token=f"{victim.member.pk}",  # the victim's id, unsigned
         uid="MQ",
         reset_token="set-password",
+        suggestion=victim.suggestion.pk,
     )
 
 
@@ -219,6 +238,7 @@ def _as_route(path: str) -> str:
         ("{token}", "<str:token>"),
         ("{uid}", "<uidb64>"),
         ("{reset_token}", "<token>"),
+        ("{suggestion}", "<int:suggestion_id>"),
     ]:
         path = path.replace(name, converter)
     return path.lstrip("/")
@@ -261,7 +281,7 @@ def test_another_member_cannot_see_or_touch_the_victims_objects(
     text = body.decode(errors="replace")
     assert "Secret party" not in text
     assert f"/photos/{victim.photo.pk}/file/" not in text
-    if path == "/api/references/":
+    if path in ("/api/references/", "/api/suggestions/"):
         assert response.json() == []
     if path == "/api/photos/":
         assert response.json() == {"count": 0, "next": None, "previous": None, "results": []}

@@ -48,6 +48,9 @@ def test_env_bool_reads_true_values(monkeypatch: pytest.MonkeyPatch, value: str)
         (lambda: env_int("T_BAD", 1), "ten", "T_BAD must be an integer"),
         (lambda: env_int("T_BAD", 1, minimum=1), "0", "T_BAD must be at least 1"),
         (lambda: env_float("T_BAD", 1.0), "0,5", "T_BAD must be a number"),
+        (lambda: env_float("T_BAD", 1.0), "nan", "T_BAD must be a finite number"),
+        (lambda: env_float("T_BAD", 1.0, minimum=1.0), "0.9", "T_BAD must be at least 1.0, not 0.9"),
+        (lambda: env_float("T_BAD", 1.0, maximum=2.0), "2.5", "T_BAD must be at most 2.0, not 2.5"),
     ],
 )
 def test_bad_values_stop_start_up(monkeypatch: pytest.MonkeyPatch, helper, value: str, message: str) -> None:  # type: ignore[no-untyped-def]
@@ -162,3 +165,23 @@ def test_site_url_loses_its_trailing_slash(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("T_SITE", "https://throwback.example.org/")
     assert env_site_url("T_SITE", "http://127.0.0.1:8000") == "https://throwback.example.org"
     assert env_site_url("T_UNSET", "http://127.0.0.1:8000") == "http://127.0.0.1:8000"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("THROWBACK_MATCH_SCALE", "-0.1", "THROWBACK_MATCH_SCALE must be at least 0.0"),
+        ("THROWBACK_MATCH_CAP", "2", "THROWBACK_MATCH_CAP must be at most 1.99"),
+        ("THROWBACK_LEARNED_PER_SELFIE", "-1", "THROWBACK_LEARNED_PER_SELFIE must be at least 0"),
+        ("THROWBACK_SUGGEST_BAND", "0.9", "THROWBACK_SUGGEST_BAND must be at least 1.0"),
+        ("THROWBACK_ONE_FACE_ONE_PERSON", "sometimes", "THROWBACK_ONE_FACE_ONE_PERSON must be true or false"),
+    ],
+)
+def test_bad_matching_rule_settings_stop_start_up(
+    tmp_path: Path, name: str, value: str, message: str
+) -> None:
+    env = {**os.environ, "THROWBACK_DATA_DIR": str(tmp_path), "SECRET_KEY": "x", name: value}
+    command = [sys.executable, "-c", "import throwback.settings"]
+    result = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True, check=False)
+    assert result.returncode == 1
+    assert f"ImproperlyConfigured: {message}" in result.stderr

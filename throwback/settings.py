@@ -272,6 +272,21 @@ LOGGING = {
 # --- Throwback -------------------------------------------------------------
 # Euclidean distance below which two dlib encodings are taken as one person.
 THROWBACK_MATCH_THRESHOLD = env_float("THROWBACK_MATCH_THRESHOLD", 0.49)
+# --- How references are used (issue 14, docs/accuracy.md) ---------------------
+# Local scaling: each reference's limit is THROWBACK_MATCH_SCALE × its distance
+# to the stored face at the nearest tenth of all faces (faces/limits.py), at
+# most THROWBACK_MATCH_CAP; 0 gives every reference THROWBACK_MATCH_THRESHOLD.
+THROWBACK_MATCH_SCALE = env_float("THROWBACK_MATCH_SCALE", 0.0, minimum=0.0, maximum=2.0)
+THROWBACK_MATCH_CAP = env_float("THROWBACK_MATCH_CAP", 0.55, minimum=0.01, maximum=1.99)
+# In a photo a member is at most one face and a face at most one member (the
+# closest pairs first); off only to measure what it gives (evaluate).
+THROWBACK_ONE_FACE_ONE_PERSON = env_bool("THROWBACK_ONE_FACE_ONE_PERSON", True)
+# Learned references: a member's most confident matches (at most this many per
+# selfie) become extra references, never shown; 0 turns learning off.
+THROWBACK_LEARNED_PER_SELFIE = env_int("THROWBACK_LEARNED_PER_SELFIE", 3, minimum=0)
+# "Is this you?": faces within this × a reference's limit (and outside it) are
+# offered to the member; 1 offers none.
+THROWBACK_SUGGEST_BAND = env_float("THROWBACK_SUGGEST_BAND", 1.15, minimum=1.0, maximum=2.0)
 # --- Face engine options: defaults measured in docs/accuracy.md -------------
 # Photos are downscaled so their longest side is at most this before encoding.
 THROWBACK_ENCODE_MAX_SIDE = env_int("THROWBACK_ENCODE_MAX_SIDE", 1000, minimum=64)

@@ -13,6 +13,8 @@ api_patterns = [
     path("references/<int:reference_id>/", members_api.reference_detail, name="reference"),
     path("photos/", faces_api.photos, name="photos"),
     path("photos/<int:photo_id>/not-me/", faces_api.photo_not_me, name="photo_not_me"),
+    path("suggestions/", faces_api.suggestions, name="suggestions"),
+    path("suggestions/<int:suggestion_id>/", faces_api.suggestion_answer, name="suggestion"),
 ]
 
 

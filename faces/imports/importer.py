@@ -109,6 +109,9 @@ def run_import(
         if pool is not None and fresh:
             _pool_stop()
         raise
+    if summary.photos_encoded:
+        # The collection grew: references' limits and learned references follow (issue 14).
+        services.references_refresh()
     summary.seconds = time.monotonic() - started
     return summary
 
@@ -286,6 +289,17 @@ def _pool(workers: int, encode: Callable[[EncodeJob], EncodeResult] | None) -> W
         _pools[key] = WorkerPool(workers, encode=encode)
         _pools[key].start()
     return _pools[key]
+
+
+def workers_stop() -> None:
+    """Shut down the encoding workers kept for the next run and wait for them to exit.
+
+    Once exited (and joined) their CPU time counts among this process's
+    children (`resource.RUSAGE_CHILDREN`), which `evaluate` reports.
+    """
+    for pool in _pools.values():
+        pool.shutdown()
+    _pools.clear()
 
 
 def _pool_stop() -> None:

@@ -7,8 +7,10 @@ their matches in one transaction.
 The functions live in modules by concern and are all importable from here
 (`from faces import services; services.photo_store(...)`):
 `photos` (album sync, storing a photo's faces, photo files), `claims` (import
-claims and batched stores), `matches` (selfie matches, "not me") and `history`
-(import runs). The website's signed URLs and a member's albums are
+claims and batched stores), `matches` (selfie matches, "not me" and its undo),
+`assignment` (one face, one person per photo; "Is this you?" offers),
+`learning` (limits, mean and learned references, answers to "Is this you?") and
+`history` (import runs). The website's signed URLs and a member's albums are
 `thalia.services`.
 """
 
@@ -30,6 +32,7 @@ from faces.services.history import (
     import_run_finish,
     import_run_start,
 )
+from faces.services.learning import RefreshSummary, references_refresh, suggestion_answer
 from faces.services.matches import matches_rebuild, photo_dismiss, photo_restore, reference_match
 from faces.services.photos import (
     AlbumSync,
@@ -46,6 +49,7 @@ __all__ = [
     "ImportSummaryLike",
     "Outcome",
     "Recorded",
+    "RefreshSummary",
     "album_sync",
     "claim_token",
     "claims_recover",
@@ -63,4 +67,6 @@ __all__ = [
     "photos_record",
     "photos_reencode",
     "reference_match",
+    "references_refresh",
+    "suggestion_answer",
 ]

@@ -23,14 +23,16 @@ from django.utils import timezone
 
 from faces import index, matching
 from faces.engine import Analysis, EngineOptions
-from faces.models import Album, FaceEncoding, Match, Photo
+from faces.models import Album, FaceEncoding, Photo
+from faces.services import assignment
 from faces.sources import AlbumListing, SourceAlbum
 
 
 def engine_options(*, selfie: bool = False) -> EngineOptions:
     """Engine options from settings, shared by imports and selfie uploads.
 
-    A selfie differs only in its number of jitters (THROWBACK_SELFIE_JITTERS).
+    A selfie differs only in its number of jitters (THROWBACK_SELFIE_JITTERS)
+    and in measuring how far its face is turned (for the selfie's warnings).
     """
     return EngineOptions(
         max_side_px=settings.THROWBACK_ENCODE_MAX_SIDE,
@@ -39,6 +41,7 @@ def engine_options(*, selfie: bool = False) -> EngineOptions:
         detector=settings.THROWBACK_DETECTOR,
         jitters=settings.THROWBACK_SELFIE_JITTERS if selfie else settings.THROWBACK_ENCODE_JITTERS,
         landmarks=settings.THROWBACK_LANDMARKS,
+        pose=selfie,
     )
 
 
@@ -148,7 +151,7 @@ def _faces_insert_and_match(
     """Insert the faces of analysed photos, put them in the face index and store their matches.
 
     The caller holds the match lock in its transaction and has deleted the
-    photos' old faces. Returns the new faces and the match hits.
+    photos' old faces. Returns the new faces and the hits stored as matches.
     """
     faces: list[FaceEncoding] = []
     for photo_id, analysis in analyses:
@@ -164,20 +167,10 @@ def _faces_insert_and_match(
             faces.append(face)
     FaceEncoding.objects.bulk_create(faces, batch_size=500)
     index.faces_assign([face.pk for face in faces])
-    hits = matching.references_near_faces(
-        [(face.pk, face.encoding) for face in faces], threshold=settings.THROWBACK_MATCH_THRESHOLD
-    )
-    Match.objects.bulk_create(
-        (
-            Match(
-                member_id=hit.member_id,
-                reference_id=hit.reference_id,
-                face_id=hit.face_id,
-                distance=hit.distance,
-            )
-            for hit in hits
-        ),
-        batch_size=1000,
+    # One face, one person per photo, and the "Is this you?" band (assignment.py).
+    hits = assignment.hits_store(
+        matching.references_near_faces([(face.pk, face.encoding) for face in faces], widen=assignment.band()),
+        {face.pk: face.photo_id for face in faces},
     )
     return faces, hits
 

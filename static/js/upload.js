@@ -87,7 +87,11 @@
       } catch (ignored) {
         body = null;
       }
-      if (request.status === 201) {
+      if (request.status === 201 && body && body.warnings && body.warnings.length) {
+        // Stay on the selfie page, which shows why this selfie may find few photos.
+        show("Selfie added, with a warning: " + body.warnings.join(" "), true);
+        window.location.assign(window.location.pathname);
+      } else if (request.status === 201) {
         show("Selfie added. Taking you to your photos…", false);
         window.location.assign(form.dataset.next);
       } else if (body && body.code) {

@@ -8,7 +8,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from faces.evaluation import EvaluationError, evaluate, format_report
@@ -17,17 +16,18 @@ from faces.imports.importer import default_workers
 DEFAULT_THRESHOLDS = "0.40,0.45,0.49,0.55,0.60"
 
 
-def _thresholds(text: str) -> list[float]:
+def _numbers(text: str, option: str) -> list[float]:
     try:
         return [float(item) for item in text.split(",") if item.strip()]
     except ValueError:
-        raise CommandError(f"--thresholds must be comma-separated numbers, not {text!r}") from None
+        raise CommandError(f"--{option} must be comma-separated numbers, not {text!r}") from None
 
 
 class Command(BaseCommand):
     help = (
         "Import labelled folders (a labels.csv each, as in ../shared/faces) into a throw-away "
-        "database, enrol one selfie per person and report recall and false matches per threshold."
+        "database, enrol one selfie per person and report recall and false matches of the matching rule, "
+        'step by step, cross-validated, and after honest answers to "Is this you?".'
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -37,7 +37,18 @@ class Command(BaseCommand):
             "--thresholds", default=DEFAULT_THRESHOLDS, help=f"comma-separated (default {DEFAULT_THRESHOLDS})"
         )
         parser.add_argument(
+            "--scales",
+            default="",
+            help="comma-separated THROWBACK_MATCH_SCALE values: also measure local limits (default: none)",
+        )
+        parser.add_argument(
             "--references", type=int, default=1, help="selfies enrolled per person (default 1)"
+        )
+        parser.add_argument(
+            "--folds", type=int, default=5, help="folds of members for cross-validation (default 5)"
+        )
+        parser.add_argument(
+            "--no-answers", action="store_true", help='do not answer "Is this you?" from the labels'
         )
         parser.add_argument("--workers", type=int, help="encoding processes (default: as import_albums)")
         parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -63,23 +74,33 @@ class Command(BaseCommand):
         try:
             report = evaluate(
                 options["folders"],
-                thresholds=_thresholds(options["thresholds"]),
+                thresholds=_numbers(options["thresholds"], "thresholds"),
+                scales=_numbers(options["scales"], "scales"),
                 overrides=overrides,
                 references=options["references"],
                 workers=workers,
+                folds=options["folds"],
+                answer=not options["no_answers"],
                 progress=None if options["no_progress"] else _progress_bar(),
             )
         except EvaluationError as exc:
             raise CommandError(str(exc)) from exc
-        for line in format_report(report, default_threshold=settings.THROWBACK_MATCH_THRESHOLD):
+        for line in format_report(report):
             self.stdout.write(line)
         if options["json"]:
             options["json"].write_text(json.dumps(report.as_dict(), indent=2) + "\n", encoding="utf-8")
-        configured = settings.THROWBACK_MATCH_THRESHOLD
-        best = next((s for s in report.scores if s.threshold == configured), report.scores[-1])
+        configured = report.configured
+        if configured is None:
+            raise CommandError("nothing was scored")
+        answered = (
+            ""
+            if report.answered is None
+            else f"; {report.answered.recall or 0:.3f} after {report.questions or 0:.1f} answers per member"
+        )
         self.stdout.write(
-            f"Evaluated {report.images} images, {report.members} members: recall {best.recall or 0:.3f} "
-            f"with {best.false} false matches at {best.threshold:.2f}"
+            f"Evaluated {report.images} images, {report.members} members: recall {configured.recall or 0:.3f} "
+            f"with {configured.false} false matches ({configured.false_per_1000 or 0:.2f} per 1,000) "
+            f"as configured{answered}"
         )
 
 

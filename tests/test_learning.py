@@ -14,13 +14,14 @@ from django.test import Client
 from django.urls import reverse
 
 from faces.matching import Hit
-from faces.models import Album, AlbumAccess, Match, Photo, Suggestion
+from faces.models import Album, Match, Photo, Suggestion
 from faces.services import photo_dismiss, reference_match, references_refresh
 from faces.services.assignment import assign, photos_rematch
 from faces.services.learning import member_learn
 from members.models import Member, ReferenceFace
 from members.services import member_face_data_delete
 from tests.factories import AlbumFactory, MemberFactory, PhotoFactory, face_with, reference_with, unit
+from thalia.models import AlbumAccess
 
 pytestmark = pytest.mark.django_db
 

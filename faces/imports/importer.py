@@ -14,6 +14,7 @@ queued for Celery workers instead (tasks.py, distributed.py).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import os
@@ -264,10 +265,13 @@ def _encode(
         summary.photos_skipped += feed.skipped
     except BaseException:
         _pools.clear()
-        pool.shutdown()  # stops what is still queued (^C, a database failure)
+        pool.stop()  # ends the workers now, their photos unstored (^C, a database failure)
+        # Hand the photos back; when the database is what failed, this fails
+        # too, and the error on its way says more (the next run recovers them).
+        with contextlib.suppress(DatabaseError):
+            services.claims_release(token=token)
         raise
-    finally:
-        services.claims_release(token=token)
+    services.claims_release(token=token)  # a no-op unless storing failed
 
 
 # The pool of the last run, kept for the next run in this process (tests,

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from functools import partial
 
 from django.conf import settings
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -142,7 +142,11 @@ def photos_record(*, outcomes: Sequence[Outcome], token: str) -> Recorded:
     query, and every photo marked done or failed. So a photo is either fully
     stored with its faces and matches, or still claimed (pending after
     `claims_recover`). If the batch fails in the database, each photo is tried
-    alone, so one bad photo fails only itself.
+    alone, so one bad photo fails only itself. If the database connection was
+    lost (a restart, the network), the batch is tried once more on a new
+    connection, with nothing logged; when that fails too, the error is raised
+    (the run stops, the photos stay claimed until released or recovered) and
+    no photo is failed for it.
     """
     prepared: list[tuple[Outcome, str]] = []
     failed: dict[int, str] = {}
@@ -159,18 +163,42 @@ def photos_record(*, outcomes: Sequence[Outcome], token: str) -> Recorded:
         prepared.append((outcome, stored_name))
     try:
         return _record(prepared, failed, token=token)
-    except DatabaseError:
+    except DatabaseError as exc:
+        if connection_lost():
+            connection.close()  # a new one for the retry (Django keeps a broken one outside a transaction)
+            recorded = _record(prepared, failed, token=token)  # raises when it is still gone
+            logger.warning(
+                "stored %d photos after reconnecting to the database (%s)", len(outcomes), first_line(exc)
+            )
+            return recorded
         logger.exception("a batch of %d photos could not be stored; storing one by one", len(outcomes))
     result = Recorded(stored={}, failed={}, skipped=[])
     for outcome, stored_name in prepared:
         try:
             one = _record([(outcome, stored_name)], {}, token=token)
         except DatabaseError as exc:
+            if connection_lost():
+                raise
             logger.exception("photo %s could not be stored", outcome.photo_id)
             one = _record([], {outcome.photo_id: f"could not be stored: {exc}"}, token=token)
         _merge(result, one)
     _merge(result, _record([], failed, token=token))
     return result
+
+
+def connection_lost() -> bool:
+    """Whether the last database error took the connection with it (a restart, the network).
+
+    Django drops a connection whose rollback failed; psycopg2 marks one the
+    server closed. A constraint or data error leaves it open.
+    """
+    raw = connection.connection
+    return raw is None or bool(raw.closed)
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an error's message (psycopg2's go on with hints over several lines)."""
+    return (str(exc).strip().splitlines() or ["no details"])[0]
 
 
 def _merge(into: Recorded, part: Recorded) -> None:

@@ -13,6 +13,7 @@ from faces.imports.importer import DEFAULT_WAIT_S, default_workers, printable, r
 from faces.imports.summary import ImportSummary
 from faces.models import Album, ImportRun
 from faces.services import import_run_finish, import_run_start
+from faces.services.claims import first_line
 from faces.sources import Source, SourceError
 from faces.sources.folder import FolderSource
 from thalia.services import website_location, website_source
@@ -78,14 +79,17 @@ class Command(BaseCommand):
             raise CommandError(f"Import failed: {exc}") from exc
         except (OperationalError, InterfaceError) as exc:
             # The server restarted or the network dropped: what is stored is
-            # consistent (one transaction per photo), the rest stays pending.
-            reason = (str(exc).strip().splitlines() or ["no details"])[0]
+            # consistent (one transaction per batch), the rest stays pending.
+            cause = _first_database_error(exc)
             message = (
-                f"Import stopped: lost the database connection ({exc.__class__.__name__}: {reason}). "
+                f"Import stopped: lost the database connection ({cause.__class__.__name__}: {first_line(cause)}). "
                 "Photos not yet stored stay pending: run the command again to continue."
             )
-            self._record_stop(run, message)
-            raise CommandError(message) from exc
+            if not self._record_stop(run, message):
+                message += (
+                    " (The import history could not record this stop: the next run marks it interrupted.)"
+                )
+            raise CommandError(message) from None  # one line: the cause is in it
         except BaseException as exc:  # a bug or Ctrl-C: the run still gets its end
             import_run_finish(run=run, summary=None, error=f"stopped: {exc.__class__.__name__}: {exc}")
             raise
@@ -95,13 +99,14 @@ class Command(BaseCommand):
         import_run_finish(run=run, summary=summary)
         self._report(summary)
 
-    def _record_stop(self, run: ImportRun, message: str) -> None:
-        """Record why a run stopped, on a fresh connection; the server may still be gone."""
+    def _record_stop(self, run: ImportRun, message: str) -> bool:
+        """Record why a run stopped, on a fresh connection; False when the server is still gone."""
         connection.close()
         try:
             import_run_finish(run=run, summary=None, error=message)
         except DatabaseError:
-            self.stderr.write("  (the import history could not record this stop either)")
+            return False
+        return True
 
     def _progress(self, disabled: bool) -> _Bar | None:
         if disabled or not sys.stdout.isatty():
@@ -114,6 +119,13 @@ class Command(BaseCommand):
         if len(summary.errors) > 20:
             self.stderr.write(f"  … and {len(summary.errors) - 20} more")
         self.stdout.write(summary.line())
+
+
+def _first_database_error(exc: BaseException) -> BaseException:
+    """The database error that began a chain (later ones only say "connection already closed")."""
+    while isinstance(exc.__context__, DatabaseError):
+        exc = exc.__context__
+    return exc
 
 
 class _Bar:

@@ -6,9 +6,11 @@ no test can reach the internet by accident.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import shutil
+import signal
 import socket
 import sys
 from collections.abc import Iterator
@@ -81,6 +83,26 @@ def make_album_folder(root: Path, albums: dict[str, list[Path]]) -> Path:
         for file in files:
             shutil.copyfile(file, folder / file.name)
     return root
+
+
+@contextlib.contextmanager
+def outer_timeout(seconds: float) -> Iterator[None]:
+    """Fail the test instead of hanging when the block has not ended after `seconds`.
+
+    A generous bound for code that must stop by itself (never a speed
+    assertion): SIGALRM interrupts even a blocked socket read. Main thread only.
+    """
+
+    def expire(signum: int, frame: object) -> None:
+        pytest.fail(f"still running after {seconds:g} s (the outer time-out)")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def import_process_env(media_root: Path, *, database_url: str | None = None, **extra: str) -> dict[str, str]:

@@ -167,15 +167,20 @@ def own_postgres() -> Iterator[tuple[str, list[str]]]:
         shutil.rmtree(base, ignore_errors=True)
 
 
-def _query(database_url: str, sql: str) -> int:
+def _value(database_url: str, sql: str) -> object:
+    """The first column of the first row a query gives on the own cluster's database."""
     port = int(database_url.rsplit(":", 1)[1].split("/")[0])
     db = psycopg2.connect(host="127.0.0.1", port=port, user="postgres", dbname="throwback")
     try:
         cursor = db.cursor()
         cursor.execute(sql)
-        return int(cursor.fetchone()[0])
+        return cursor.fetchone()[0]
     finally:
         db.close()
+
+
+def _query(database_url: str, sql: str) -> int:
+    return int(str(_value(database_url, sql)))
 
 
 def _done(database_url: str) -> int:
@@ -312,3 +317,15 @@ def test_the_database_gone_mid_import_ends_in_one_clean_line(
         r"could not record this stop: the next run marks it interrupted\.\)",
         line,
     ), line
+    subprocess.run([*pg_ctl, "start"], check=True, capture_output=True)
+    assert _query(database_url, "SELECT count(*) FROM faces_importrun WHERE finished IS NULL") == 1
+
+    # The next run (the server back) records the cut-off run as interrupted, and completes.
+    again = subprocess.run(import_process_command(root), env=env, capture_output=True, text=True, check=True)
+
+    assert again.stderr.startswith("  run 1 (started ")
+    assert ") was interrupted: its process (" in again.stderr
+    assert "already pending" in again.stdout
+    assert _done(database_url) == len(names)
+    error = str(_value(database_url, "SELECT error FROM faces_importrun WHERE id = 1"))
+    assert error.startswith("interrupted: its process (") and "cut off from the database" in error

@@ -20,7 +20,7 @@ from functools import partial
 
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
-from django.db.models import Q
+from django.db.models import Count, Min, Q
 from django.utils import timezone
 
 from faces import matching
@@ -106,7 +106,7 @@ def claims_recover(*, now: dt.datetime | None = None) -> int:
         Photo.objects.filter(status=Photo.Status.CLAIMED).values_list("claimed_by", flat=True).distinct()
     )
     stale = Q(claimed_at__lt=cutoff) | Q(claimed_at__isnull=True)
-    dead = [owner for owner in owners if not _claim_owner_alive(owner)]
+    dead = [owner for owner in owners if not owner_alive(owner)]
     if dead:
         stale |= Q(claimed_by__in=dead)
     recovered: int = (
@@ -117,12 +117,40 @@ def claims_recover(*, now: dt.datetime | None = None) -> int:
     return recovered
 
 
-def _claim_owner_alive(token: str) -> bool:
-    """Whether a claim's process may still run: unknown for other hosts (True)."""
+@dataclass(frozen=True)
+class Held:
+    """Photos of some albums that one other process still claims."""
+
+    owner: str
+    photos: int
+    since: dt.datetime | None
+
+
+def claims_held(*, album_ids: Sequence[int]) -> list[Held]:
+    """Who claims photos of these albums now (after `claims_recover`: live or not yet stale owners)."""
+    rows = (
+        Photo.objects.filter(album_id__in=album_ids, status=Photo.Status.CLAIMED)
+        .values("claimed_by")
+        .annotate(photos=Count("id"), since=Min("claimed_at"))
+        .order_by("since", "claimed_by")
+    )
+    return [Held(row["claimed_by"], row["photos"], row["since"]) for row in rows]
+
+
+def owner_alive(token: str, *, me: str = "") -> bool:
+    """Whether the process a token ("host:pid:random") names may still run.
+
+    Known only on its own host: whether that pid exists. A token with this
+    process's pid but not `me` (this process's own token, when given) is an
+    earlier process's: a container restarted under the same name gets the
+    same pids. For other hosts: unknown (True).
+    """
     host, _, rest = token.partition(":")
     pid_text = rest.partition(":")[0]
     if host != socket.gethostname() or not pid_text.isdigit():
         return True
+    if me and token != me and int(pid_text) == os.getpid():
+        return False
     try:
         os.kill(int(pid_text), 0)
     except ProcessLookupError:

@@ -119,6 +119,22 @@ def test_a_run_past_its_deadline_stops_records_why_and_the_next_run_finishes(
     assert "0 new, 0 changed or retried, 0 unchanged, 0 removed photos, 3 already pending; 3 encoded" in out
 
 
+def test_the_run_control_beats_every_minute_and_stops_at_its_deadline() -> None:
+    now = [0.0]
+    beats: list[float] = []
+    control = RunControl(token="t", deadline_s=150, beat=lambda: beats.append(now[0]), clock=lambda: now[0])
+
+    for moment in (30.0, 59.9, 60.0, 61.0, 119.0, 120.5, 149.9):
+        now[0] = moment
+        control.check()
+    assert beats == [60.0, 120.5]
+    assert control.wait_s() == pytest.approx(0.1)  # the deadline comes before the next beat
+    now[0] = 150.0
+    with pytest.raises(OutOfTime, match=r"^stopped after 150 s, the run's limit"):
+        control.check()
+    assert RunControl(token="t", clock=lambda: 0.0).wait_s() == 60.0  # no deadline: the next beat
+
+
 # --- an empty listing does not hide every album --------------------------------------------------------
 EMPTY_PAGE = json.dumps({"count": 0, "next": None, "previous": None, "results": []}).encode()
 

@@ -95,3 +95,56 @@ def test_without_secret_key_the_settings_use_the_data_folder_key(tmp_path: Path)
     second = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True, check=True)
     key = (tmp_path / "secret_key").read_text()
     assert first.stdout == second.stdout == f"{key}\n"
+
+
+def settings_error(**environment: str) -> str:
+    """stderr of loading the settings with this environment (which must fail)."""
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "throwback.settings", **environment}
+    command = [sys.executable, "-c", "from django.conf import settings; settings.THALIA_TIMEOUT_SECONDS"]
+    result = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True, check=False)
+    assert result.returncode == 1
+    return result.stderr
+
+
+@pytest.mark.parametrize(
+    ("environment", "message"),
+    [
+        ({"THALIA_TIMEOUT_SECONDS": "0"}, "THALIA_TIMEOUT_SECONDS must be at least 0.1, not '0'"),
+        ({"THALIA_TIMEOUT_SECONDS": "soon"}, "THALIA_TIMEOUT_SECONDS must be a number, not 'soon'"),
+        (
+            {"THALIA_RETRY_AFTER_MAX_SECONDS": "-1"},
+            "THALIA_RETRY_AFTER_MAX_SECONDS must be at least 0, not '-1'",
+        ),
+        ({"THALIA_MAX_ANSWER_BYTES": "100"}, "THALIA_MAX_ANSWER_BYTES must be at least 1024, not 100"),
+        (
+            {"THROWBACK_IMPORT_DEADLINE_SECONDS": "-5"},
+            "THROWBACK_IMPORT_DEADLINE_SECONDS must be at least 0, not -5",
+        ),
+        (
+            {"THROWBACK_IMPORT_DEADLINE_SECONDS": "6h"},
+            "THROWBACK_IMPORT_DEADLINE_SECONDS must be an integer, not '6h'",
+        ),
+        (
+            {"THROWBACK_IMPORT_MAX_MISSING_SHARE": "1.5"},
+            "THROWBACK_IMPORT_MAX_MISSING_SHARE must be at most 1, not '1.5'",
+        ),
+        (
+            {"THROWBACK_IMPORT_MAX_MISSING_SHARE": "nan"},
+            "THROWBACK_IMPORT_MAX_MISSING_SHARE must be a number, not 'nan'",
+        ),
+    ],
+)
+def test_bad_import_limits_stop_start_up(environment: dict[str, str], message: str) -> None:
+    assert f"django.core.exceptions.ImproperlyConfigured: {message}\n" in settings_error(**environment)
+
+
+def test_the_import_limits_have_their_defaults() -> None:
+    from django.conf import settings
+
+    assert (
+        settings.THALIA_TIMEOUT_SECONDS,
+        settings.THALIA_RETRY_AFTER_MAX_SECONDS,
+        settings.THALIA_MAX_ANSWER_BYTES,
+        settings.THROWBACK_IMPORT_DEADLINE_SECONDS,
+        settings.THROWBACK_IMPORT_MAX_MISSING_SHARE,
+    ) == (20.0, 60.0, 20 * 1024 * 1024, 6 * 3600, 0.5)

@@ -12,6 +12,7 @@ import os
 import shutil
 import signal
 import socket
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -103,6 +104,15 @@ def outer_timeout(seconds: float) -> Iterator[None]:
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+def settings_error(**environment: str) -> str:
+    """stderr of loading the settings with this environment, which must stop start-up."""
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "throwback.settings", **environment}
+    command = [sys.executable, "-c", "from django.conf import settings; settings.DEBUG"]
+    result = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True, check=False)
+    assert result.returncode == 1
+    return result.stderr
 
 
 def import_process_env(media_root: Path, *, database_url: str | None = None, **extra: str) -> dict[str, str]:

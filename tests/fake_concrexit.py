@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 from urllib.parse import parse_qs, urlencode, urlsplit
 from zoneinfo import ZoneInfo
 
@@ -74,6 +74,7 @@ _ALBUM_RE = re.compile(r"/api/v2/photos/albums/([^/]+)/")
 _EVENT_RE = re.compile(r"/api/v2/events/(\d+)/")
 
 _Response = tuple[int, str, bytes]  # status, content type, body
+_T = TypeVar("_T", "_Fault", "_Pace")
 
 
 def _json(status: int, payload: Any) -> _Response:
@@ -489,27 +490,24 @@ class FakeConcrexit(ServedOnLoopback):
         return headers
 
     def _take_pace(self, raw_path: str) -> _Pace | None:
-        with self._lock:
-            for pace in self._paces:
-                if raw_path.startswith(pace.prefix):
-                    pace.remaining -= 1
-                    if pace.remaining <= 0:
-                        self._paces.remove(pace)
-                    return pace
-        return None
+        return self._take(self._paces, raw_path)
 
     def _take_endless(self, raw_path: str) -> _Endless | None:
         with self._lock:
             return next((e for e in self._endless if raw_path.startswith(e.prefix)), None)
 
     def _take_fault(self, raw_path: str) -> _Fault | None:
+        return self._take(self._faults, raw_path)
+
+    def _take(self, pending: list[_T], raw_path: str) -> _T | None:
+        """The first of `pending` whose prefix the path starts with, one use of it spent."""
         with self._lock:
-            for fault in self._faults:
-                if raw_path.startswith(fault.prefix):
-                    fault.remaining -= 1
-                    if fault.remaining <= 0:
-                        self._faults.remove(fault)
-                    return fault
+            for item in pending:
+                if raw_path.startswith(item.prefix):
+                    item.remaining -= 1
+                    if item.remaining <= 0:
+                        pending.remove(item)
+                    return item
         return None
 
     def _token_of(self, authorization: str | None) -> str | None:

@@ -190,6 +190,24 @@ def _done(database_url: str) -> int:
         return 0  # not migrated yet, or restarting
 
 
+def _import_twelve_until_two_are_stored(
+    database_url: str, env: dict[str, str], tmp_path: Path, examples: Path
+) -> tuple[subprocess.Popen[str], Path, list[str]]:
+    """Migrate the own cluster's database, start an import of 12 photos in a subprocess and wait
+    until 2 are stored; the running process, the photo folder and the photos' names."""
+    manage = [sys.executable, str(REPO / "manage.py")]
+    subprocess.run([*manage, "migrate", "--noinput"], env=env, check=True, capture_output=True)
+    names = sorted(p.name for p in examples.iterdir() if p.suffix == ".jpg")[:12]
+    root = make_album_folder(tmp_path / "photos", {"A": [examples / n for n in names]})
+    process = subprocess.Popen(
+        import_process_command(root), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 300
+    while _done(database_url) < 2 and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return process, root, names
+
+
 @pytest.mark.slow
 def test_a_postgresql_restart_mid_import_fails_cleanly_and_the_next_run_completes(
     own_postgres: tuple[str, list[str]], tmp_path: Path, examples: Path
@@ -197,17 +215,7 @@ def test_a_postgresql_restart_mid_import_fails_cleanly_and_the_next_run_complete
     database_url, pg_ctl = own_postgres
     media = tmp_path / "media"
     env = import_process_env(media, database_url=database_url, LOG_LEVEL="CRITICAL")
-    manage = [sys.executable, str(REPO / "manage.py")]
-    subprocess.run([*manage, "migrate", "--noinput"], env=env, check=True, capture_output=True)
-    names = sorted(p.name for p in examples.iterdir() if p.suffix == ".jpg")[:12]
-    root = make_album_folder(tmp_path / "photos", {"A": [examples / n for n in names]})
-
-    process = subprocess.Popen(
-        import_process_command(root), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    deadline = time.monotonic() + 300
-    while _done(database_url) < 2 and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
+    process, root, names = _import_twelve_until_two_are_stored(database_url, env, tmp_path, examples)
     subprocess.run([*pg_ctl, "-m", "fast", "restart"], check=True, capture_output=True)
     out, err = process.communicate(timeout=300)
 
@@ -292,17 +300,7 @@ def test_the_database_gone_mid_import_ends_in_one_clean_line(
     """
     database_url, pg_ctl = own_postgres
     env = import_process_env(tmp_path / "media", database_url=database_url)  # LOG_LEVEL as deployed
-    manage = [sys.executable, str(REPO / "manage.py")]
-    subprocess.run([*manage, "migrate", "--noinput"], env=env, check=True, capture_output=True)
-    names = sorted(p.name for p in examples.iterdir() if p.suffix == ".jpg")[:12]
-    root = make_album_folder(tmp_path / "photos", {"A": [examples / n for n in names]})
-
-    process = subprocess.Popen(
-        import_process_command(root), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    deadline = time.monotonic() + 300
-    while _done(database_url) < 2 and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
+    process, root, names = _import_twelve_until_two_are_stored(database_url, env, tmp_path, examples)
     subprocess.run([*pg_ctl, "-m", "immediate", "stop"], check=True, capture_output=True)
     out, err = process.communicate(timeout=300)
 

@@ -341,6 +341,23 @@ def wait_for(condition, seconds: float = 300) -> None:  # type: ignore[no-untype
         time.sleep(0.05)
 
 
+def start_import(root: Path, env: dict[str, str]) -> subprocess.Popen[str]:
+    """`import_albums --folder root` in its own process group, its output piped."""
+    return subprocess.Popen(
+        import_process_command(root),
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def import_to_the_end(root: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    command = import_process_command(root)
+    return subprocess.run(command, env=env, capture_output=True, text=True, check=True, timeout=600)
+
+
 @pytest.fixture
 def twelve_photos(tmp_path: Path, examples: Path, media_root: Path) -> Path:
     names = sorted(p.name for p in examples.iterdir() if p.suffix == ".jpg")[:12]
@@ -355,14 +372,7 @@ def test_sigterm_stops_the_run_cleanly_and_the_next_run_counts_what_it_left(
     """docker stop and systemd send SIGTERM to the command's process. Before: it died at once,
     its row kept `finished` empty and its photos stayed claimed until the next run."""
     env = import_process_env(media_root, LOG_LEVEL="WARNING")
-    process = subprocess.Popen(
-        import_process_command(twelve_photos),
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+    process = start_import(twelve_photos, env)
     wait_for(lambda: Photo.objects.filter(status=Photo.Status.DONE).count() >= 2)
     process.send_signal(signal.SIGTERM)
     out, err = process.communicate(timeout=120)
@@ -380,14 +390,7 @@ def test_sigterm_stops_the_run_cleanly_and_the_next_run_counts_what_it_left(
         "pending"
     }
 
-    again = subprocess.run(
-        import_process_command(twelve_photos),
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=600,
-    )
+    again = import_to_the_end(twelve_photos, env)
 
     assert (
         f"0 new, 0 changed or retried, {done} unchanged, 0 removed photos, {12 - done} already pending; "
@@ -402,29 +405,16 @@ def test_a_run_killed_with_kill_9_is_recorded_as_interrupted_by_the_next(
     twelve_photos: Path, media_root: Path
 ) -> None:
     env = import_process_env(media_root, LOG_LEVEL="WARNING")
-    process = subprocess.Popen(
-        import_process_command(twelve_photos),
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    process = start_import(twelve_photos, env)
     wait_for(lambda: Photo.objects.filter(status=Photo.Status.DONE).count() >= 1)
     os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
+    process.communicate()
     killed = ImportRun.objects.get()
     assert killed.finished is None
     done = Photo.objects.filter(status=Photo.Status.DONE).count()
     assert done < 12, "the import finished before the kill"
 
-    again = subprocess.run(
-        import_process_command(twelve_photos),
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=600,
-    )
+    again = import_to_the_end(twelve_photos, env)
 
     killed.refresh_from_db()
     assert killed.finished == killed.heartbeat

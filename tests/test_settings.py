@@ -12,7 +12,7 @@ import pytest
 from django.core.checks import run_checks
 from django.core.exceptions import ImproperlyConfigured
 
-from tests.conftest import REPO
+from tests.conftest import REPO, settings_error
 from throwback.env import env_bool, env_float, env_int, env_list
 from throwback.settings import secret_key_from_file
 
@@ -95,15 +95,6 @@ def test_without_secret_key_the_settings_use_the_data_folder_key(tmp_path: Path)
     second = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True, check=True)
     key = (tmp_path / "secret_key").read_text()
     assert first.stdout == second.stdout == f"{key}\n"
-
-
-def settings_error(**environment: str) -> str:
-    """stderr of loading the settings with this environment (which must fail)."""
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "throwback.settings", **environment}
-    command = [sys.executable, "-c", "from django.conf import settings; settings.THALIA_TIMEOUT_SECONDS"]
-    result = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True, check=False)
-    assert result.returncode == 1
-    return result.stderr
 
 
 @pytest.mark.parametrize(

@@ -104,7 +104,8 @@ class ImportRunAdmin(admin.ModelAdmin[ImportRun]):
     def summary(self, run: ImportRun) -> str:
         return (
             f"{run.albums} albums · {run.photos_new} new · {run.photos_changed} changed · "
-            f"{run.photos_removed} removed · {run.photos_encoded} encoded · {run.photos_failed} failed · "
+            f"{run.photos_removed} removed · {run.photos_resumed} already pending · "
+            f"{run.photos_encoded} encoded · {run.photos_failed} failed · "
             f"{run.faces} faces · {run.matches} matches · {len(run.errors.splitlines())} errors"
         )
 

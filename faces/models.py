@@ -229,11 +229,18 @@ class ImportRun(models.Model):
     finished = models.DateTimeField(null=True, blank=True)
     source = models.CharField(max_length=20, choices=Album.Source.choices)
     location = models.CharField(max_length=1000, blank=True)
+    # The run's process, "host:pid:random" (also on the photos it claims), and
+    # when it last said it lives: how a later run tells a killed run from a live one.
+    owner = models.CharField(max_length=300, blank=True)
+    heartbeat = models.DateTimeField(null=True, blank=True)
     albums = models.PositiveIntegerField(default=0)
     photos_new = models.PositiveIntegerField(default=0)
     photos_changed = models.PositiveIntegerField(default=0)
     photos_unchanged = models.PositiveIntegerField(default=0)
     photos_removed = models.PositiveIntegerField(default=0)
+    # Photos pending or claimed when this run began (left by an earlier run, marked
+    # for re-encoding), unchanged at the source: encoded by this run unless held elsewhere.
+    photos_resumed = models.PositiveIntegerField(default=0)
     photos_encoded = models.PositiveIntegerField(default=0)
     photos_failed = models.PositiveIntegerField(default=0)
     faces = models.PositiveIntegerField(default=0)

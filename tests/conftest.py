@@ -6,10 +6,13 @@ no test can reach the internet by accident.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import shutil
+import signal
 import socket
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -82,6 +85,35 @@ def make_album_folder(root: Path, albums: dict[str, list[Path]]) -> Path:
         for file in files:
             shutil.copyfile(file, folder / file.name)
     return root
+
+
+@contextlib.contextmanager
+def outer_timeout(seconds: float) -> Iterator[None]:
+    """Fail the test instead of hanging when the block has not ended after `seconds`.
+
+    A generous bound for code that must stop by itself (never a speed
+    assertion): SIGALRM interrupts even a blocked socket read. Main thread only.
+    """
+
+    def expire(signum: int, frame: object) -> None:
+        pytest.fail(f"still running after {seconds:g} s (the outer time-out)")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def settings_error(**environment: str) -> str:
+    """stderr of loading the settings with this environment, which must stop start-up."""
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "throwback.settings", **environment}
+    command = [sys.executable, "-c", "from django.conf import settings; settings.DEBUG"]
+    result = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True, check=False)
+    assert result.returncode == 1
+    return result.stderr
 
 
 def import_process_env(media_root: Path, *, database_url: str | None = None, **extra: str) -> dict[str, str]:

@@ -23,8 +23,10 @@ the version its ``uv.lock`` pins.
   ``url_max_age_s`` seconds of the server's clock (``clock_offset_s`` moves
   that clock so tests need not sleep).
 
-Fault injection (``fail``, ``down``, ``delay_s``) lets tests exercise retries
-and error handling. Only Pillow is needed; Django settings are not touched.
+Fault injection (``fail``, ``throttle``, ``down``, ``delay_s``) lets tests
+exercise retries and error handling; ``slow_loris`` and ``endless_answer``
+change how an answer is sent (a byte at a time; hundreds of megabytes).
+Only Pillow is needed; Django settings are not touched.
 """
 
 from __future__ import annotations
@@ -38,11 +40,11 @@ import re
 import secrets
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 from urllib.parse import parse_qs, urlencode, urlsplit
 from zoneinfo import ZoneInfo
 
@@ -72,6 +74,7 @@ _ALBUM_RE = re.compile(r"/api/v2/photos/albums/([^/]+)/")
 _EVENT_RE = re.compile(r"/api/v2/events/(\d+)/")
 
 _Response = tuple[int, str, bytes]  # status, content type, body
+_T = TypeVar("_T", "_Fault", "_Pace")
 
 
 def _json(status: int, payload: Any) -> _Response:
@@ -151,6 +154,25 @@ class _Fault:
     remaining: int
     body: bytes
     content_type: str
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class _Pace:
+    """Send the answer one byte per `interval_s` (after the headers, or with them)."""
+
+    prefix: str
+    interval_s: float
+    remaining: int
+    headers_too: bool
+
+
+@dataclass
+class _Endless:
+    """A 200 JSON answer of `total_bytes`, generated as it is sent, without a Content-Length."""
+
+    prefix: str
+    total_bytes: int
 
 
 class LoopbackServer(ThreadingHTTPServer):
@@ -217,17 +239,43 @@ class _Handler(BaseHTTPRequestHandler):
     server: LoopbackServer
 
     def _dispatch(self) -> None:
-        status, content_type, body = self.server.fake._respond(
-            self.command, self.path, self.headers.get("Authorization")
-        )
+        fake = self.server.fake
+        endless = fake._take_endless(self.path)
+        if endless is not None:
+            self._send_endless(fake, endless)
+            return
+        status, content_type, body = fake._respond(self.command, self.path, self.headers.get("Authorization"))
+        headers = {"Content-Type": content_type, "Content-Length": str(len(body)), **fake._reply_headers()}
+        reason = self.responses.get(status, ("",))[0]
+        head = f"{self.protocol_version} {status} {reason}\r\n"
+        head += "".join(f"{name}: {value}\r\n" for name, value in headers.items()) + "\r\n"
+        pace = fake._take_pace(self.path)
         try:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            if pace is None:
+                self.wfile.write(head.encode("latin-1") + body)
+                return
+            if not pace.headers_too:
+                self.wfile.write(head.encode("latin-1"))
+            for byte in (head.encode("latin-1") if pace.headers_too else b"") + body:
+                time.sleep(pace.interval_s)
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
         except (BrokenPipeError, ConnectionResetError):
             pass  # client gave up (e.g. its timeout was shorter than delay_s)
+
+    def _send_endless(self, fake: FakeConcrexit, endless: _Endless) -> None:
+        entry = json.dumps({"slug": "padding", "title": "Padding", "accessible": True, "event": None})
+        block = (entry + ", ").encode() * (64 * 1024 // (len(entry) + 2))
+        try:
+            self.wfile.write(b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n")
+            self.wfile.write(b'{"count": 1, "next": null, "previous": null, "results": [')
+            while fake.sent_bytes < endless.total_bytes:
+                self.wfile.write(block)
+                with fake._lock:
+                    fake.sent_bytes += len(block)
+            self.wfile.write(entry.encode() + b"]}")
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client stopped reading
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _dispatch
 
@@ -258,6 +306,10 @@ class FakeConcrexit(ServedOnLoopback):
         self._photos: dict[int, _Photo] = {}
         self._next_pk = 1
         self._faults: list[_Fault] = []
+        self._paces: list[_Pace] = []
+        self._endless: list[_Endless] = []
+        self._reply = threading.local()  # headers of the fault being answered, per handler thread
+        self.sent_bytes = 0  # of endless answers, counted as they are written
         self._cache: dict[tuple[int, int, str], bytes] = {}
 
     # -- data --------------------------------------------------------------
@@ -342,6 +394,7 @@ class FakeConcrexit(ServedOnLoopback):
         times: int = 1,
         body: bytes | None = None,
         content_type: str = "application/json",
+        headers: dict[str, str] | None = None,
     ) -> None:
         """Answer the next ``times`` requests whose path (with query) starts with ``path_prefix`` with this instead.
 
@@ -352,7 +405,33 @@ class FakeConcrexit(ServedOnLoopback):
             body = json.dumps({"detail": f"Injected failure ({status})."}).encode()
             content_type = "application/json"
         with self._lock:
-            self._faults.append(_Fault(path_prefix, status, times, body, content_type))
+            self._faults.append(_Fault(path_prefix, status, times, body, content_type, dict(headers or {})))
+
+    def throttle(self, path_prefix: str, wait_s: int, times: int = 1) -> None:
+        """The next ``times`` requests are throttled as concrexit throttles a member over 90 a minute.
+
+        concrexit limits each user with DRF's UserRateThrottle (website/thaliawebsite/settings.py:888-896,
+        website/thaliawebsite/api/throttling.py:22-38); DRF answers 429 with ``Retry-After`` in whole
+        seconds (rest_framework/views.py:90-91 at djangorestframework 3.15.2, the version concrexit's
+        uv.lock pins) and says when in the detail (rest_framework/exceptions.py:226-243).
+        """
+        unit = "second" if wait_s == 1 else "seconds"
+        body = json.dumps({"detail": f"Request was throttled. Expected available in {wait_s} {unit}."})
+        self.fail(path_prefix, 429, times, body.encode(), headers={"Retry-After": str(wait_s)})
+
+    def slow_loris(
+        self, path_prefix: str, interval_s: float, times: int = 1, headers_too: bool = False
+    ) -> None:
+        """The next ``times`` answers to paths starting with the prefix are sent one byte per ``interval_s``:
+        the body after prompt headers, or (``headers_too``) the status line and headers as well."""
+        with self._lock:
+            self._paces.append(_Pace(path_prefix, interval_s, times, headers_too))
+
+    def endless_answer(self, path_prefix: str, total_bytes: int) -> None:
+        """Every request to paths starting with the prefix gets a 200 JSON answer of ``total_bytes``
+        (a page of padding albums), generated while it is sent and counted in ``sent_bytes``."""
+        with self._lock:
+            self._endless.append(_Endless(path_prefix, total_bytes))
 
     # -- request handling --------------------------------------------------
 
@@ -365,6 +444,7 @@ class FakeConcrexit(ServedOnLoopback):
             return _html(503, "503 Service Unavailable")
         fault = self._take_fault(raw_path)
         if fault is not None:
+            self._reply.headers = fault.headers
             return fault.status, fault.content_type, fault.body
         url = urlsplit(raw_path)
         query = {key: values[-1] for key, values in parse_qs(url.query).items()}  # last wins, as in Django
@@ -403,14 +483,31 @@ class FakeConcrexit(ServedOnLoopback):
             return None
         return _json(403, {"detail": PERMISSION_DENIED})
 
-    def _take_fault(self, raw_path: str) -> _Fault | None:
+    def _reply_headers(self) -> dict[str, str]:
+        """Headers of the fault just answered in this thread (and forget them)."""
+        headers: dict[str, str] = getattr(self._reply, "headers", {})
+        self._reply.headers = {}
+        return headers
+
+    def _take_pace(self, raw_path: str) -> _Pace | None:
+        return self._take(self._paces, raw_path)
+
+    def _take_endless(self, raw_path: str) -> _Endless | None:
         with self._lock:
-            for fault in self._faults:
-                if raw_path.startswith(fault.prefix):
-                    fault.remaining -= 1
-                    if fault.remaining <= 0:
-                        self._faults.remove(fault)
-                    return fault
+            return next((e for e in self._endless if raw_path.startswith(e.prefix)), None)
+
+    def _take_fault(self, raw_path: str) -> _Fault | None:
+        return self._take(self._faults, raw_path)
+
+    def _take(self, pending: list[_T], raw_path: str) -> _T | None:
+        """The first of `pending` whose prefix the path starts with, one use of it spent."""
+        with self._lock:
+            for item in pending:
+                if raw_path.startswith(item.prefix):
+                    item.remaining -= 1
+                    if item.remaining <= 0:
+                        pending.remove(item)
+                    return item
         return None
 
     def _token_of(self, authorization: str | None) -> str | None:

@@ -137,8 +137,8 @@ def test_the_import_history_is_read_only_in_the_admin(admin_client: Client) -> N
     listing = admin_client.get("/admin/faces/importrun/").content.decode()
     assert '<td class="field-error">boom</td>' in listing
     assert (
-        '<td class="field-summary">0 albums · 0 new · 0 changed · 0 removed · 0 encoded · 0 failed · '
-        "0 faces · 0 matches · 0 errors</td>"
+        '<td class="field-summary">0 albums · 0 new · 0 changed · 0 removed · 0 already pending · '
+        "0 encoded · 0 failed · 0 faces · 0 matches · 0 errors</td>"
     ) in listing
     assert '<td class="field-duration">0 s</td>' in listing
     unfinished = import_run_start(source="concrexit", location="https://thalia.example")
@@ -191,8 +191,12 @@ def test_reencode_marks_photos_pending_and_the_next_import_encodes_them(
     )
     assert "2 photos will be encoded again by the next import." in response.content.decode()
     line = run_folder_import(root)
-    # The two Party photos are encoded again, the broken Gala file retried (and failing again).
-    assert ", 1 changed or retried, 1 unchanged, 0 removed photos; 2 encoded, 1 failed;" in line
+    # The two Party photos are encoded again, the broken Gala file retried (and failing again);
+    # every photo is counted on both sides (before: "2 encoded" of 1 changed and 0 else).
+    assert (
+        ", 1 changed or retried, 1 unchanged, 0 removed photos, 2 already pending; 2 encoded, 1 failed;"
+        in line
+    )
     assert Photo.objects.filter(status=Photo.Status.PENDING).count() == 0
 
 

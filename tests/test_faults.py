@@ -13,6 +13,7 @@ import hashlib
 import io
 import os
 import random
+import re
 import shutil
 import signal
 import socket
@@ -166,15 +167,20 @@ def own_postgres() -> Iterator[tuple[str, list[str]]]:
         shutil.rmtree(base, ignore_errors=True)
 
 
-def _query(database_url: str, sql: str) -> int:
+def _value(database_url: str, sql: str) -> object:
+    """The first column of the first row a query gives on the own cluster's database."""
     port = int(database_url.rsplit(":", 1)[1].split("/")[0])
     db = psycopg2.connect(host="127.0.0.1", port=port, user="postgres", dbname="throwback")
     try:
         cursor = db.cursor()
         cursor.execute(sql)
-        return int(cursor.fetchone()[0])
+        return cursor.fetchone()[0]
     finally:
         db.close()
+
+
+def _query(database_url: str, sql: str) -> int:
+    return int(str(_value(database_url, sql)))
 
 
 def _done(database_url: str) -> int:
@@ -184,6 +190,24 @@ def _done(database_url: str) -> int:
         return 0  # not migrated yet, or restarting
 
 
+def _import_twelve_until_two_are_stored(
+    database_url: str, env: dict[str, str], tmp_path: Path, examples: Path
+) -> tuple[subprocess.Popen[str], Path, list[str]]:
+    """Migrate the own cluster's database, start an import of 12 photos in a subprocess and wait
+    until 2 are stored; the running process, the photo folder and the photos' names."""
+    manage = [sys.executable, str(REPO / "manage.py")]
+    subprocess.run([*manage, "migrate", "--noinput"], env=env, check=True, capture_output=True)
+    names = sorted(p.name for p in examples.iterdir() if p.suffix == ".jpg")[:12]
+    root = make_album_folder(tmp_path / "photos", {"A": [examples / n for n in names]})
+    process = subprocess.Popen(
+        import_process_command(root), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 300
+    while _done(database_url) < 2 and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return process, root, names
+
+
 @pytest.mark.slow
 def test_a_postgresql_restart_mid_import_fails_cleanly_and_the_next_run_completes(
     own_postgres: tuple[str, list[str]], tmp_path: Path, examples: Path
@@ -191,17 +215,7 @@ def test_a_postgresql_restart_mid_import_fails_cleanly_and_the_next_run_complete
     database_url, pg_ctl = own_postgres
     media = tmp_path / "media"
     env = import_process_env(media, database_url=database_url, LOG_LEVEL="CRITICAL")
-    manage = [sys.executable, str(REPO / "manage.py")]
-    subprocess.run([*manage, "migrate", "--noinput"], env=env, check=True, capture_output=True)
-    names = sorted(p.name for p in examples.iterdir() if p.suffix == ".jpg")[:12]
-    root = make_album_folder(tmp_path / "photos", {"A": [examples / n for n in names]})
-
-    process = subprocess.Popen(
-        import_process_command(root), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    deadline = time.monotonic() + 300
-    while _done(database_url) < 2 and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
+    process, root, names = _import_twelve_until_two_are_stored(database_url, env, tmp_path, examples)
     subprocess.run([*pg_ctl, "-m", "fast", "restart"], check=True, capture_output=True)
     out, err = process.communicate(timeout=300)
 
@@ -273,3 +287,43 @@ def test_photo_files_down_for_a_whole_run_fail_every_photo_until_the_next_run(
     assert "0 new, 3 changed or retried, 0 unchanged, 0 removed photos; 3 encoded, 0 failed" in out.getvalue()
     assert set(Photo.objects.values_list("status", flat=True)) == {"done"}
     assert Photo.objects.matched_to(member).count() == 1
+
+
+@pytest.mark.slow
+def test_the_database_gone_mid_import_ends_in_one_clean_line(
+    own_postgres: tuple[str, list[str]], tmp_path: Path, examples: Path
+) -> None:
+    """PostgreSQL stopped for good after 2 photos are stored, at the default log level.
+
+    Before: three tracebacks (161 lines) on stderr above the CommandError,
+    one per failed attempt to store the batch and its photos one by one.
+    """
+    database_url, pg_ctl = own_postgres
+    env = import_process_env(tmp_path / "media", database_url=database_url)  # LOG_LEVEL as deployed
+    process, root, names = _import_twelve_until_two_are_stored(database_url, env, tmp_path, examples)
+    subprocess.run([*pg_ctl, "-m", "immediate", "stop"], check=True, capture_output=True)
+    out, err = process.communicate(timeout=300)
+
+    assert process.returncode == 1, out + err
+    assert out == ""
+    (line,) = err.splitlines()
+    # What psycopg2 says depends on the moment: "server closed the connection
+    # unexpectedly", "connection refused", or "connection already closed".
+    assert re.fullmatch(
+        r"CommandError: Import stopped: lost the database connection \((OperationalError|InterfaceError): .+\)\. "
+        r"Photos not yet stored stay pending: run the command again to continue\. \(The import history "
+        r"could not record this stop: the next run marks it interrupted\.\)",
+        line,
+    ), line
+    subprocess.run([*pg_ctl, "start"], check=True, capture_output=True)
+    assert _query(database_url, "SELECT count(*) FROM faces_importrun WHERE finished IS NULL") == 1
+
+    # The next run (the server back) records the cut-off run as interrupted, and completes.
+    again = subprocess.run(import_process_command(root), env=env, capture_output=True, text=True, check=True)
+
+    assert again.stderr.startswith("  run 1 (started ")
+    assert ") was interrupted: its process (" in again.stderr
+    assert "already pending" in again.stdout
+    assert _done(database_url) == len(names)
+    error = str(_value(database_url, "SELECT error FROM faces_importrun WHERE id = 1"))
+    assert error.startswith("interrupted: its process (") and "cut off from the database" in error

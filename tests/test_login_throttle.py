@@ -8,17 +8,13 @@ X-Forwarded-For the client sent; `through_proxy` sends what gunicorn then sees.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pytest
 from django.http import HttpResponse
 from django.test import Client, RequestFactory
 
 from members.models import Member
 from members.throttle import client_address
-from tests.conftest import REPO
+from tests.conftest import settings_error
 from tests.factories import MemberFactory
 
 pytestmark = pytest.mark.django_db
@@ -154,15 +150,6 @@ def test_logging_in_to_an_own_account_does_not_reset_the_spraying_count(behind_p
 
 
 # --- settings ------------------------------------------------------------------------------------------
-def settings_error(**environment: str) -> str:
-    """stderr of loading the settings with this environment."""
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "throwback.settings", **environment}
-    command = [sys.executable, "-c", "from django.conf import settings; settings.THROWBACK_TRUSTED_PROXIES"]
-    result = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True, check=False)
-    assert result.returncode == 1
-    return result.stderr
-
-
 @pytest.mark.parametrize(
     ("environment", "message"),
     [

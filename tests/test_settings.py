@@ -12,7 +12,7 @@ import pytest
 from django.core.checks import run_checks
 from django.core.exceptions import ImproperlyConfigured
 
-from tests.conftest import REPO
+from tests.conftest import REPO, settings_error
 from throwback.env import env_bool, env_float, env_int, env_list
 from throwback.settings import secret_key_from_file
 
@@ -170,10 +170,10 @@ def test_site_url_loses_its_trailing_slash(monkeypatch: pytest.MonkeyPatch) -> N
 @pytest.mark.parametrize(
     ("name", "value", "message"),
     [
-        ("THROWBACK_MATCH_SCALE", "-0.1", "THROWBACK_MATCH_SCALE must be at least 0.0"),
+        ("THROWBACK_MATCH_SCALE", "-0.1", "THROWBACK_MATCH_SCALE must be at least 0, not '-0.1'"),
         ("THROWBACK_MATCH_CAP", "2", "THROWBACK_MATCH_CAP must be at most 1.99"),
         ("THROWBACK_LEARNED_PER_SELFIE", "-1", "THROWBACK_LEARNED_PER_SELFIE must be at least 0"),
-        ("THROWBACK_SUGGEST_BAND", "0.9", "THROWBACK_SUGGEST_BAND must be at least 1.0"),
+        ("THROWBACK_SUGGEST_BAND", "0.9", "THROWBACK_SUGGEST_BAND must be at least 1, not '0.9'"),
         ("THROWBACK_ONE_FACE_ONE_PERSON", "sometimes", "THROWBACK_ONE_FACE_ONE_PERSON must be true or false"),
     ],
 )
@@ -185,3 +185,47 @@ def test_bad_matching_rule_settings_stop_start_up(
     result = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True, check=False)
     assert result.returncode == 1
     assert f"ImproperlyConfigured: {message}" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("environment", "message"),
+    [
+        ({"THALIA_TIMEOUT_SECONDS": "0"}, "THALIA_TIMEOUT_SECONDS must be at least 0.1, not '0'"),
+        ({"THALIA_TIMEOUT_SECONDS": "soon"}, "THALIA_TIMEOUT_SECONDS must be a number, not 'soon'"),
+        (
+            {"THALIA_RETRY_AFTER_MAX_SECONDS": "-1"},
+            "THALIA_RETRY_AFTER_MAX_SECONDS must be at least 0, not '-1'",
+        ),
+        ({"THALIA_MAX_ANSWER_BYTES": "100"}, "THALIA_MAX_ANSWER_BYTES must be at least 1024, not 100"),
+        (
+            {"THROWBACK_IMPORT_DEADLINE_SECONDS": "-5"},
+            "THROWBACK_IMPORT_DEADLINE_SECONDS must be at least 0, not -5",
+        ),
+        (
+            {"THROWBACK_IMPORT_DEADLINE_SECONDS": "6h"},
+            "THROWBACK_IMPORT_DEADLINE_SECONDS must be an integer, not '6h'",
+        ),
+        (
+            {"THROWBACK_IMPORT_MAX_MISSING_SHARE": "1.5"},
+            "THROWBACK_IMPORT_MAX_MISSING_SHARE must be at most 1, not '1.5'",
+        ),
+        (
+            {"THROWBACK_IMPORT_MAX_MISSING_SHARE": "nan"},
+            "THROWBACK_IMPORT_MAX_MISSING_SHARE must be a number, not 'nan'",
+        ),
+    ],
+)
+def test_bad_import_limits_stop_start_up(environment: dict[str, str], message: str) -> None:
+    assert f"django.core.exceptions.ImproperlyConfigured: {message}\n" in settings_error(**environment)
+
+
+def test_the_import_limits_have_their_defaults() -> None:
+    from django.conf import settings
+
+    assert (
+        settings.THALIA_TIMEOUT_SECONDS,
+        settings.THALIA_RETRY_AFTER_MAX_SECONDS,
+        settings.THALIA_MAX_ANSWER_BYTES,
+        settings.THROWBACK_IMPORT_DEADLINE_SECONDS,
+        settings.THROWBACK_IMPORT_MAX_MISSING_SHARE,
+    ) == (20.0, 60.0, 20 * 1024 * 1024, 6 * 3600, 0.5)

@@ -245,6 +245,25 @@ def test_a_callback_without_code_or_state_is_refused(client: Client, provider: F
     assert_failure_page(client.get("/accounts/thalia/callback/"), 400, STATE_MESSAGE)
 
 
+@pytest.mark.parametrize("error", ["server_error", "access_denied", "temporarily_unavailable"])
+@pytest.mark.django_db
+def test_an_error_with_a_state_this_session_never_sent_is_refused_and_the_login_goes_on(
+    client: Client, provider: FakeOIDC, error: str
+) -> None:
+    """Anyone can link to the callback with `?error=…`: without this session's state it is not
+    the website speaking (before: 502 "Thalia could not log you in" for any error but
+    access_denied, 403 for that), and it does not spend the login this session started."""
+    location = at_provider(start(client))
+
+    for state in ({"state": "forged"}, {}):
+        response = client.get("/accounts/thalia/callback/", {"error": error, **state})
+        assert_failure_page(response, 400, STATE_MESSAGE)
+
+    response = back(client, location)
+    assert (response.status_code, response["Location"]) == (302, "/")
+    assert Member.objects.count() == 1
+
+
 @pytest.mark.django_db
 def test_denied_consent_says_so(client: Client, provider: FakeOIDC) -> None:
     provider.auto_approve = False

@@ -7,53 +7,32 @@ origin or the hosts in `file_hosts` (its CDN). The bearer token only ever goes
 to the site's own origin, never over a downgraded scheme.
 
 `ConcrexitSource` is a `faces.sources.Source`: the importer lists and
-downloads through it without knowing the website. `download()` imports no
-Django code, so encoding worker processes can run it (see
-`thalia.services.photo_fetcher`).
+downloads through it without knowing the website. Every request keeps the
+limits of `thalia.transport` (a deadline per attempt, a capped Retry-After,
+a capped answer). `download()` imports no Django code, so encoding worker
+processes can run it (see `thalia.services.photo_fetcher`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import quote, urljoin, urlsplit
 
 import requests
-from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
 
 from faces.sources import AlbumListing, DatesUnavailable, SourceAlbum, SourceError, SourcePhoto
+from thalia import transport
 
 logger = logging.getLogger(__name__)
 
-USER_AGENT = "Throwback/1.0 (+face search for association photos)"
 ALBUMS_PATH = "/api/v2/photos/albums/"
 EVENTS_PATH = "/api/v2/events/"
 MAX_PAGES = 10_000
 VARIANTS = ("full", "small", "medium", "large")
-
-
-def make_session(retries: int) -> requests.Session:
-    """A session that retries idempotent GETs on 429/5xx with back-off."""
-    session = requests.Session()
-    retry = Retry(
-        total=retries,
-        connect=retries,
-        read=retries,
-        status=retries,
-        backoff_factor=0.5,
-        status_forcelist=(429, 500, 502, 503, 504),
-        allowed_methods=frozenset({"GET"}),
-        respect_retry_after_header=True,
-        raise_on_status=False,
-    )
-    adapter = HTTPAdapter(max_retries=retry)
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    session.headers["User-Agent"] = USER_AGENT
-    return session
 
 
 class ConcrexitSource:
@@ -66,12 +45,17 @@ class ConcrexitSource:
         *,
         timeout_s: float = 20.0,
         retries: int = 3,
+        retry_after_max_s: float = 60.0,
+        max_answer_bytes: int = 20 * 1024 * 1024,
         file_hosts: tuple[str, ...] = (),
         renew: Callable[[str], str | None] | None = None,
     ) -> None:
-        """`renew(rejected_token)` (Throwback's stored grant) gives a new token
-        after the site refused one with 401/403, or None; it is asked once per
-        source, so an album that is simply forbidden costs at most one renewal."""
+        """`timeout_s` is each request's deadline (connect and the whole answer),
+        `retry_after_max_s` the longest wait a Retry-After can ask for, and
+        `max_answer_bytes` the largest API answer read. `renew(rejected_token)`
+        (Throwback's stored grant) gives a new token after the site refused
+        one with 401/403, or None; it is asked once per source, so an album
+        that is simply forbidden costs at most one renewal."""
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise SourceError(f"THALIA_API_URL {base_url!r} is not an http(s) URL", permanent=True)
@@ -84,13 +68,15 @@ class ConcrexitSource:
         self.token = token
         self.timeout_s = timeout_s
         self.retries = retries
+        self.retry_after_max_s = retry_after_max_s
+        self.max_answer_bytes = max_answer_bytes
         self.origin = f"{parts.scheme}://{parts.netloc}"
         # Photo files may also come from the CDN, over https (or the site's own scheme).
         self.file_origins = (
             self.origin,
             *(f"{scheme}://{host}" for host in file_hosts for scheme in {"https", parts.scheme}),
         )
-        self.session = make_session(retries)
+        self.session = transport.make_session(retries, retry_after_max_s=retry_after_max_s)
         self.session.headers["Authorization"] = f"Bearer {token}"
         self._renew = renew
 
@@ -102,27 +88,27 @@ class ConcrexitSource:
     def _get_json(self, url: str) -> Any:
         self._check_url(url)
         response = self._send(url)
-        if response.status_code in (401, 403) and self._renew is not None:
+        if response.status in (401, 403) and self._renew is not None:
             renew, self._renew = self._renew, None
             fresh = renew(self.token)
             if fresh is not None:
                 self.token = fresh
                 self.session.headers["Authorization"] = f"Bearer {fresh}"
                 response = self._send(url)
-        if response.status_code in (401, 403, 404):
-            raise _Refused(f"{url}: HTTP {response.status_code}", status=response.status_code)
-        if response.status_code != 200:
-            raise SourceError(f"{url}: HTTP {response.status_code}", permanent=False)
+        if response.status in (401, 403, 404):
+            raise _Refused(f"{url}: HTTP {response.status}", status=response.status)
+        if response.status != 200:
+            raise SourceError(f"{url}: HTTP {response.status}", permanent=False)
         try:
-            return response.json()
+            return json.loads(response.body)
         except ValueError as exc:
             raise SourceError(f"{url}: the answer is not JSON", permanent=False) from exc
 
-    def _send(self, url: str) -> requests.Response:
+    def _send(self, url: str) -> transport.Answer:
         try:
-            return self.session.get(url, timeout=self.timeout_s, allow_redirects=False)
-        except requests.RequestException as exc:
-            raise SourceError(f"{url}: {exc.__class__.__name__}", permanent=False) from exc
+            return transport.get(self.session, url, timeout_s=self.timeout_s, max_bytes=self.max_answer_bytes)
+        except transport.TransportError as exc:
+            raise SourceError(f"{url}: {exc}", permanent=False) from exc
 
     def _check_url(self, url: str) -> None:
         """API requests carry the token: only to the site's own scheme and host."""
@@ -262,47 +248,46 @@ def _is_int(value: object) -> bool:
 
 
 def download(
-    url: str, *, allowed_origins: tuple[str, ...], max_bytes: int, timeout_s: float, retries: int
+    url: str,
+    *,
+    allowed_origins: tuple[str, ...],
+    max_bytes: int,
+    timeout_s: float,
+    retries: int,
+    retry_after_max_s: float = 60.0,
 ) -> bytes:
-    """Fetch a signed file URL (no credentials), streaming with a size cap.
+    """Fetch a signed file URL (no credentials), streaming with a size cap, within the deadline.
 
     Redirects are followed only to allowed hosts. A 403/404 (expired or
     tampered signature, deleted photo) is permanent for this URL.
     """
-    session = _download_session(retries)
+    session = _download_session(retries, retry_after_max_s)
     for _ in range(5):
         if origin_of(url) not in allowed_origins:
             raise SourceError(f"refusing to download from {origin_of(url)!r}", permanent=True)
         try:
-            response = session.get(url, timeout=timeout_s, stream=True, allow_redirects=False)
-        except requests.RequestException as exc:
-            raise SourceError(f"download failed: {exc.__class__.__name__}", permanent=False) from exc
-        with response:
-            if response.is_redirect:
-                url = urljoin(url, response.headers.get("Location", ""))
-                continue
-            if response.status_code in (403, 404, 410):
-                raise SourceError(f"download refused: HTTP {response.status_code}", permanent=True)
-            if response.status_code != 200:
-                raise SourceError(f"download failed: HTTP {response.status_code}", permanent=False)
-            chunks, size = [], 0
-            try:
-                for chunk in response.iter_content(chunk_size=64 * 1024):
-                    size += len(chunk)
-                    if size > max_bytes:
-                        raise SourceError(f"file is over the {max_bytes:,} byte limit", permanent=True)
-                    chunks.append(chunk)
-            except requests.RequestException as exc:
-                raise SourceError(f"download broke off: {exc.__class__.__name__}", permanent=False) from exc
-            return b"".join(chunks)
+            response = transport.get(session, url, timeout_s=timeout_s, max_bytes=max_bytes)
+        except transport.TooLarge as exc:
+            raise SourceError(f"file is over the {max_bytes:,} byte limit", permanent=True) from exc
+        except transport.TransportError as exc:
+            raise SourceError(f"download failed: {exc}", permanent=False) from exc
+        if response.is_redirect:
+            url = urljoin(url, response.headers.get("Location", ""))
+            continue
+        if response.status in (403, 404, 410):
+            raise SourceError(f"download refused: HTTP {response.status}", permanent=True)
+        if response.status != 200:
+            raise SourceError(f"download failed: HTTP {response.status}", permanent=False)
+        return response.body
     raise SourceError("too many redirects", permanent=True)
 
 
-_SESSIONS: dict[int, requests.Session] = {}
+_SESSIONS: dict[tuple[int, float], requests.Session] = {}
 
 
-def _download_session(retries: int) -> requests.Session:
+def _download_session(retries: int, retry_after_max_s: float) -> requests.Session:
     """One session per process (worker processes each get their own)."""
-    if retries not in _SESSIONS:
-        _SESSIONS[retries] = make_session(retries)
-    return _SESSIONS[retries]
+    key = (retries, retry_after_max_s)
+    if key not in _SESSIONS:
+        _SESSIONS[key] = transport.make_session(retries, retry_after_max_s=retry_after_max_s)
+    return _SESSIONS[key]

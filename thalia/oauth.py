@@ -18,7 +18,8 @@ refused requests with 400 (token endpoint) or 401/403. Errors become
 `OAuthError(message, permanent=…)`: a refused grant is permanent
 (reconnect), a time-out or 5xx transient.
 
-With client.py it is the only module that imports `requests`. The login's
+With client.py and transport.py it is the only module that imports `requests`
+(its own requests go through transport.py, with its deadline). The login's
 own token, key and userinfo requests are made by mozilla-django-oidc, whose
 errors (`requests` exceptions) thalia.login turns into its own, named here.
 """
@@ -29,6 +30,7 @@ import base64
 import dataclasses
 import datetime as dt
 import hashlib
+import json
 import logging
 import secrets
 from dataclasses import dataclass
@@ -40,9 +42,12 @@ from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
 
+from thalia import transport
+
 logger = logging.getLogger(__name__)
 
-USER_AGENT = "Throwback/1.0 (+face search for association photos)"
+# A discovery document or token answer is a few kilobytes.
+MAX_ANSWER_BYTES = 1024 * 1024
 DISCOVERY_PATH = "/.well-known/openid-configuration/"
 # The discovery document changes only when the site moves its endpoints or
 # issuer: keep it an hour, as long as django-oauth-toolkit lets clients keep
@@ -99,20 +104,15 @@ def provider() -> Provider:
     if isinstance(cached, dict):
         return Provider(**cached)
     try:
-        response = requests.get(
-            url,
-            headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
-            timeout=settings.THALIA_OIDC_TIMEOUT_SECONDS,
-            allow_redirects=False,
-        )
-    except requests.RequestException as exc:
-        raise ProviderUnavailable(f"{url}: {exc.__class__.__name__}", unreachable=True) from exc
-    if response.status_code != 200:
+        response = _send("GET", url)
+    except transport.TransportError as exc:
+        raise ProviderUnavailable(f"{url}: {exc}", unreachable=True) from exc
+    if response.status != 200:
         raise ProviderUnavailable(
-            f"{url}: HTTP {response.status_code}, no OpenID Connect discovery document", unreachable=False
+            f"{url}: HTTP {response.status}, no OpenID Connect discovery document", unreachable=False
         )
     try:
-        found = _provider_from(response.json())
+        found = _provider_from(json.loads(response.body))
     except ValueError as exc:
         raise ProviderUnavailable(f"{url}: {exc}", unreachable=False) from exc
     cache.set(key, dataclasses.asdict(found), DISCOVERY_CACHE_SECONDS)
@@ -218,21 +218,15 @@ def client_payload() -> dict[str, str]:
 def _token_request(data: dict[str, str]) -> Tokens:
     url = endpoint("token_endpoint")
     try:
-        response = requests.post(
-            url,
-            data={**data, **client_payload()},
-            headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
-            timeout=settings.THALIA_OIDC_TIMEOUT_SECONDS,
-            allow_redirects=False,
-        )
-    except requests.RequestException as exc:
-        raise OAuthError(f"{url}: {exc.__class__.__name__}", permanent=False) from exc
-    if response.status_code in (400, 401, 403):
-        raise OAuthError(f"{url}: HTTP {response.status_code} {_error_of(response)}", permanent=True)
-    if response.status_code != 200:
-        raise OAuthError(f"{url}: HTTP {response.status_code}", permanent=False)
+        response = _send("POST", url, data={**data, **client_payload()})
+    except transport.TransportError as exc:
+        raise OAuthError(f"{url}: {exc}", permanent=False) from exc
+    if response.status in (400, 401, 403):
+        raise OAuthError(f"{url}: HTTP {response.status} {_error_of(response)}", permanent=True)
+    if response.status != 200:
+        raise OAuthError(f"{url}: HTTP {response.status}", permanent=False)
     try:
-        body: Any = response.json()
+        body: Any = json.loads(response.body)
         lifetime = int(body.get("expires_in", 36000))
         return Tokens(
             access_token=str(body["access_token"]),
@@ -244,8 +238,21 @@ def _token_request(data: dict[str, str]) -> Tokens:
         raise OAuthError(f"{url}: not a token answer", permanent=False) from exc
 
 
-def _error_of(response: requests.Response) -> str:
+def _send(method: str, url: str, data: dict[str, str] | None = None) -> transport.Answer:
+    """One request to the provider within THALIA_OIDC_TIMEOUT_SECONDS (connect and whole answer), not retried."""
+    return transport.request(
+        transport.make_session(0, retry_after_max_s=0),
+        method,
+        url,
+        timeout_s=settings.THALIA_OIDC_TIMEOUT_SECONDS,
+        max_bytes=MAX_ANSWER_BYTES,
+        headers={"Accept": "application/json"},
+        data=data,
+    )
+
+
+def _error_of(response: transport.Answer) -> str:
     try:
-        return str(response.json().get("error", ""))
+        return str(json.loads(response.body).get("error", ""))
     except (ValueError, AttributeError):
         return ""

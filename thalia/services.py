@@ -101,6 +101,8 @@ def website_source(*, for_page: bool = False) -> Source:
         stored or settings.THALIA_ACCESS_TOKEN,
         timeout_s=settings.THALIA_PAGE_TIMEOUT_SECONDS if for_page else settings.THALIA_TIMEOUT_SECONDS,
         retries=0 if for_page else settings.THALIA_RETRIES,
+        retry_after_max_s=settings.THALIA_RETRY_AFTER_MAX_SECONDS,
+        max_answer_bytes=settings.THALIA_MAX_ANSWER_BYTES,
         file_hosts=tuple(settings.THALIA_FILE_HOSTS),
         renew=_renew_stored_token if stored else None,
     )
@@ -184,6 +186,7 @@ def photo_fetcher(photo: PhotoLike, *, source: Source) -> Callable[[], bytes]:
         max_bytes=MAX_PHOTO_BYTES,
         timeout_s=settings.THALIA_TIMEOUT_SECONDS,
         retries=settings.THALIA_RETRIES,
+        retry_after_max_s=settings.THALIA_RETRY_AFTER_MAX_SECONDS,
     )
 
 
@@ -232,6 +235,7 @@ def album_access_refresh(*, member: Member, access_token: str) -> int:
         access_token,
         timeout_s=settings.THALIA_PAGE_TIMEOUT_SECONDS,
         retries=0,
+        max_answer_bytes=settings.THALIA_MAX_ANSWER_BYTES,
         file_hosts=tuple(settings.THALIA_FILE_HOSTS),
     )
     slugs = [album.source_id for album in source.albums()]  # albums() leaves out inaccessible ones

@@ -99,17 +99,20 @@ class CallbackView(OIDCAuthenticationCallbackView):  # type: ignore[misc]
     def get(self, request: HttpRequest) -> HttpResponse:
         if not oauth.login_enabled():
             raise Http404("Logging in with Thalia is not configured")
+        # A state this session did not send (forged, replayed, or from an
+        # expired session) is refused before anything else in the answer is
+        # believed: its `error` is not the website's word, and its code never
+        # reaches the token endpoint.
+        if request.GET.get("state", "") not in request.session.get("oidc_states", {}):
+            logger.warning("Thalia login with an unknown state")
+            return login_failed(request, "state")
         error = request.GET.get("error")
         if error:
             logger.info("Thalia login refused by the website: %s", error)
             self._failure = "denied" if error == "access_denied" else "provider_error"
+        elif not request.GET.get("code"):
+            return login_failed(request, "state")
         else:
-            # A state this session did not send (forged, replayed, or from an
-            # expired session) never reaches the token endpoint.
-            state = request.GET.get("state", "")
-            if not request.GET.get("code") or state not in request.session.get("oidc_states", {}):
-                logger.warning("Thalia login with an unknown state")
-                return login_failed(request, "state")
             self._failure = "token"  # authentication came back empty: see the log
         try:
             response: HttpResponse = super().get(request)

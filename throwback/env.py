@@ -57,11 +57,11 @@ def env_float(
     except ValueError:
         raise ImproperlyConfigured(f"{name} must be a number, not {raw!r}") from None
     if not math.isfinite(value):
-        raise ImproperlyConfigured(f"{name} must be a finite number, not {raw!r}")
+        raise ImproperlyConfigured(f"{name} must be a number, not {raw!r}")
     if minimum is not None and value < minimum:
-        raise ImproperlyConfigured(f"{name} must be at least {minimum}, not {value}")
+        raise ImproperlyConfigured(f"{name} must be at least {minimum:g}, not {raw!r}")
     if maximum is not None and value > maximum:
-        raise ImproperlyConfigured(f"{name} must be at most {maximum}, not {value}")
+        raise ImproperlyConfigured(f"{name} must be at most {maximum:g}, not {raw!r}")
     return value
 
 

@@ -317,6 +317,16 @@ THROWBACK_IMPORT_WORKERS = env_int("THROWBACK_IMPORT_WORKERS", 0, minimum=0)
 # Import: a photo claimed by a run or Celery worker for longer than this is
 # taken to be abandoned (its process died on another host) and encoded again.
 THROWBACK_CLAIM_TIMEOUT_SECONDS = env_int("THROWBACK_CLAIM_TIMEOUT_SECONDS", 1800, minimum=1)
+# Import: a run stops cleanly after this long (0: never), recording why; the
+# next run continues where it stopped. Keeps a nightly cron under `flock -n`
+# from being skipped because one run never ends.
+THROWBACK_IMPORT_DEADLINE_SECONDS = env_int("THROWBACK_IMPORT_DEADLINE_SECONDS", 6 * 3600, minimum=0)
+# Import: a run that would mark more than this share of a source's albums
+# missing (or all of them) refuses to: an empty answer or an unmounted folder
+# would otherwise hide every album. `import_albums --allow-missing` overrides.
+THROWBACK_IMPORT_MAX_MISSING_SHARE = env_float(
+    "THROWBACK_IMPORT_MAX_MISSING_SHARE", 0.5, minimum=0, maximum=1
+)
 # Anyone may create a local account (the demo); off in production.
 THROWBACK_ALLOW_SIGNUP = env_bool("THROWBACK_ALLOW_SIGNUP", False)
 THROWBACK_PHOTOS_PER_PAGE = env_int("THROWBACK_PHOTOS_PER_PAGE", 60, minimum=1)
@@ -351,10 +361,18 @@ THALIA_DISPLAY_VARIANT = env_str("THALIA_DISPLAY_VARIANT", "large")
 # refresh them when a page would show one that goes stale within the margin.
 THALIA_URL_TTL_SECONDS = env_int("THALIA_URL_TTL_SECONDS", 2 * 3600 + 30 * 60, minimum=1)
 THALIA_URL_REFRESH_MARGIN_SECONDS = env_int("THALIA_URL_REFRESH_MARGIN_SECONDS", 15 * 60, minimum=0)
-THALIA_TIMEOUT_SECONDS = env_float("THALIA_TIMEOUT_SECONDS", 20.0)
+# The longest one request to the website may take, from connecting to the last
+# byte of the answer (each retry gets its own): a server that answers a byte at a
+# time is cut off here (thalia/transport.py).
+THALIA_TIMEOUT_SECONDS = env_float("THALIA_TIMEOUT_SECONDS", 20.0, minimum=0.1)
 # A page that must refresh photo URLs waits at most this long for the website.
-THALIA_PAGE_TIMEOUT_SECONDS = env_float("THALIA_PAGE_TIMEOUT_SECONDS", 3.0)
+THALIA_PAGE_TIMEOUT_SECONDS = env_float("THALIA_PAGE_TIMEOUT_SECONDS", 3.0, minimum=0.1)
 THALIA_RETRIES = env_int("THALIA_RETRIES", 3, minimum=0)
+# A 429 or 503 asking to come back later (Retry-After) is waited for at most this long before a retry.
+THALIA_RETRY_AFTER_MAX_SECONDS = env_float("THALIA_RETRY_AFTER_MAX_SECONDS", 60.0, minimum=0)
+# The largest API answer (album list page, album, event) read; a longer one is
+# dropped as it streams in. Photo files have their own limit (100 MB).
+THALIA_MAX_ANSWER_BYTES = env_int("THALIA_MAX_ANSWER_BYTES", 20 * 1024 * 1024, minimum=1024)
 # Hosts besides THALIA_API_URL's that may serve photo files (the site's CDN).
 THALIA_FILE_HOSTS = env_list("THALIA_FILE_HOSTS", [])
 

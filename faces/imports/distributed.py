@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator, Sequence
 from django.conf import settings
 
 from faces import services
+from faces.imports.control import RunControl, RunStopped
 from faces.imports.jobs import jobs_for
 from faces.imports.summary import ImportSummary
 from faces.imports.workers import encode_job
@@ -40,24 +41,42 @@ def wait(
     wait_s: float,
     summary: ImportSummary,
     progress: Callable[[int, int], None] | None,
+    control: RunControl | None = None,
 ) -> None:
     """Poll the photos' status until none is pending or claimed, or none finished for wait_s.
 
     Fills the summary from what the workers stored: photos done and failed
-    (with their errors), their faces and matches, and how many still wait.
+    (with their errors), their faces and matches, and how many still wait;
+    also when the run is stopped meanwhile (`control`'s deadline, a signal).
     """
     total = len(photo_ids)
     finished, changed_at = 0, time.monotonic()
-    while True:
-        remaining = _count(photo_ids, status__in=[Photo.Status.PENDING, Photo.Status.CLAIMED])
-        now = time.monotonic()
-        if total - remaining != finished:
-            finished, changed_at = total - remaining, now
-            if progress is not None:
-                progress(finished, total)
-        if remaining == 0 or now - changed_at >= wait_s:
-            break
-        time.sleep(POLL_S)
+    remaining = total
+    try:
+        while True:
+            if control is not None:
+                control.check()
+            remaining = _count(photo_ids, status__in=[Photo.Status.PENDING, Photo.Status.CLAIMED])
+            now = time.monotonic()
+            if total - remaining != finished:
+                finished, changed_at = total - remaining, now
+                if progress is not None:
+                    progress(finished, total)
+            if remaining == 0 or now - changed_at >= wait_s:
+                break
+            time.sleep(POLL_S)
+    except RunStopped:
+        _fill(photo_ids, remaining=remaining, summary=summary)
+        raise
+    _fill(photo_ids, remaining=remaining, summary=summary)
+    if remaining:
+        summary.errors.append(
+            f"{remaining} photos still wait for a Celery worker (none finished for {wait_s:.0f} s); "
+            "workers encode them when they take them"
+        )
+
+
+def _fill(photo_ids: Sequence[int], *, remaining: int, summary: ImportSummary) -> None:
     summary.photos_queued = remaining
     for ids in _chunks(photo_ids):
         done = list(Photo.objects.filter(pk__in=ids, status=Photo.Status.DONE).values_list("id", flat=True))
@@ -70,11 +89,6 @@ def wait(
         summary.errors.extend(
             f"photo {source_id}: {error}"
             for source_id, error in failed.values_list("source_id", "error")[:room]
-        )
-    if remaining:
-        summary.errors.append(
-            f"{remaining} photos still wait for a Celery worker (none finished for {wait_s:.0f} s); "
-            "workers encode them when they take them"
         )
 
 

@@ -14,6 +14,7 @@ queued for Celery workers instead (tasks.py, distributed.py).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import os
@@ -24,16 +25,20 @@ from concurrent.futures import FIRST_COMPLETED, Future, wait
 from concurrent.futures.process import BrokenProcessPool
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.db import DatabaseError
+from django.utils import timezone
 
 from faces import services
 from faces.imports import distributed
+from faces.imports.albums import printable, sync_albums
+from faces.imports.control import RunControl, RunStopped
 from faces.imports.jobs import jobs_for
 from faces.imports.summary import ImportSummary
 from faces.imports.workers import EncodeJob, EncodeResult, WorkerPool
-from faces.models import Album, Photo
-from faces.sources import DatesUnavailable, Source, SourceAlbum, SourceError
+from faces.models import Photo
+from faces.sources import Source
+
+__all__ = ["DEFAULT_WAIT_S", "default_workers", "printable", "run_import"]
 
 logger = logging.getLogger(__name__)
 
@@ -63,13 +68,20 @@ def run_import(
     progress: Callable[[int, int], None] | None = None,
     wait_s: float | None = DEFAULT_WAIT_S,
     encode: Callable[[EncodeJob], EncodeResult] | None = None,
+    control: RunControl | None = None,
+    allow_missing: bool = False,
 ) -> ImportSummary:
     """Import albums from a source and encode every pending photo.
 
     Idempotent: unchanged photos are skipped, interrupted runs resume from
-    the pending photos (claims of a killed run are recovered first). Per-album
-    and per-photo errors are collected in the summary; only failing to list
-    the source's albums raises SourceError.
+    the pending photos (claims of a killed run are recovered first; photos
+    another live run claims are counted as taken and named in the errors).
+    Per-album and per-photo errors are collected in the summary; only
+    failing to list the source's albums raises SourceError (HidingRefused
+    when a full run would mark too many albums missing: see albums.py, and
+    `allow_missing`). `control` is the run's token, deadline and heartbeat
+    (default: a token, no deadline); a run stopped by it or by a signal
+    raises RunStopped with the summary so far, its claims handed back.
 
     With CELERY_BROKER_URL set, the pending photos are queued for Celery
     workers and `workers` is unused; the run then waits until every queued
@@ -78,16 +90,25 @@ def run_import(
     processes (a module-level function; tests use it to crash a worker).
     """
     started = time.monotonic()
+    control = control or RunControl(token=services.claim_token())
     summary = ImportSummary()
     # Start the encoding workers first: they load dlib's models (seconds)
     # while this process lists the source and syncs the albums.
     fresh = (workers, encode) not in _pools
     pool = None if settings.CELERY_BROKER_URL else _pool(workers, encode)
     try:
-        album_pks = _sync_albums(source, album_id=album_id, since=since, summary=summary)
+        album_pks = sync_albums(
+            source,
+            album_id=album_id,
+            since=since,
+            summary=summary,
+            control=control,
+            allow_missing=allow_missing,
+        )
         recovered = services.claims_recover()
         if recovered:
             logger.warning("%d photos claimed by runs that stopped are pending again", recovered)
+        _name_holders(album_pks, summary)
 
         # Only albums listed by this run: pending photos of another folder, or of
         # albums left out by --album/--since, wait for a run that lists them.
@@ -100,14 +121,19 @@ def run_import(
             if wait_s is None:
                 summary.photos_queued = len(photo_ids)
             else:
-                distributed.wait(photo_ids, wait_s=wait_s, summary=summary, progress=progress)
+                distributed.wait(
+                    photo_ids, wait_s=wait_s, summary=summary, progress=progress, control=control
+                )
         elif photo_ids:
-            _encode(source, photo_ids, pool=pool, summary=summary, progress=progress)
+            _encode(source, photo_ids, pool=pool, summary=summary, progress=progress, control=control)
         elif fresh:
             _pool_stop()  # nothing to encode: do not wait at exit for the models to load
-    except BaseException:
+    except BaseException as exc:
         if pool is not None and fresh:
             _pool_stop()
+        if isinstance(exc, RunStopped):
+            summary.seconds = time.monotonic() - started
+            exc.summary = summary
         raise
     if summary.photos_encoded:
         # The collection grew: references' limits and learned references follow (issue 14).
@@ -116,92 +142,18 @@ def run_import(
     return summary
 
 
-def _sync_albums(
-    source: Source,
-    *,
-    album_id: str | None,
-    since: dt.date | None,
-    summary: ImportSummary,
-) -> list[int]:
-    listed: list[SourceAlbum] = []
-    for remote in source.albums():
-        if album_id is not None and remote.source_id != album_id:
-            continue
-        listed.append(remote)
-    if album_id is not None and not listed:
-        raise SourceError(f"no album {album_id!r} at the source", permanent=True)
-
-    synced = []
-    dates = _Dates(source, summary)
-    for remote in listed:
-        remote = dates.fill(remote)
-        if since is not None and remote.date is not None and remote.date < since:
-            continue
-        try:
-            listing = source.photos(remote)
-            result = services.album_sync(
-                source=source.kind, location=source.location, remote=remote, listing=listing
-            )
-        except (SourceError, DatabaseError, ValidationError) as exc:
-            summary.errors.append(f"album {printable(remote.source_id)}: {exc}")
-            continue
-        summary.errors.extend(
-            f"photo {printable(key)}: skipped, {reason}" for key, reason in listing.skipped.items()
-        )
-        if listing.empty_reason:
-            summary.errors.append(f"album {printable(remote.source_id)}: {listing.empty_reason}")
-        synced.append(result.album.pk)
-        summary.albums += 1
-        summary.photos_new += result.new
-        summary.photos_changed += result.changed
-        summary.photos_unchanged += result.unchanged
-        summary.photos_removed += result.removed
-    if album_id is None and since is None:
-        # Albums this location no longer lists are kept but not shown; albums
-        # imported from another folder are not this run's business.
-        listed_ids = {printable(remote.source_id) for remote in listed}
-        Album.objects.filter(source=source.kind, location=source.location).exclude(
-            source_id__in=listed_ids
-        ).update(missing=True)
-    return synced
-
-
-def printable(text: str) -> str:
-    """Text safe to store and print: undecodable bytes from file names replaced."""
-    return text.encode("utf-8", "replace").decode("utf-8")
-
-
-class _Dates:
-    """Fills albums' dates from their events, once per album (the API has no album date).
-
-    When the source can give no dates at all (the website refuses events to
-    the token), that is said once in the summary and the log, and not asked again.
-    """
-
-    def __init__(self, source: Source, summary: ImportSummary) -> None:
-        self.source, self.summary = source, summary
-        self.unavailable = False
-
-    def fill(self, remote: SourceAlbum) -> SourceAlbum:
-        if remote.event_id is None:
-            return remote
-        known = (
-            Album.objects.filter(source=self.source.kind, source_id=remote.source_id)
-            .values_list("date", flat=True)
-            .first()
-        )
-        if known is not None:
-            return SourceAlbum(remote.source_id, remote.title, known, remote.event_id)
-        if self.unavailable:
-            return remote
-        try:
-            date = self.source.event_date(remote.event_id)
-        except DatesUnavailable as exc:
-            self.unavailable = True
-            logger.warning("%s", exc)
-            self.summary.errors.append(str(exc))
-            return remote
-        return SourceAlbum(remote.source_id, remote.title, date, remote.event_id)
+def _name_holders(album_ids: list[int], summary: ImportSummary) -> None:
+    """Count the photos of these albums that other live processes claim, and say who holds them."""
+    held = services.claims_held(album_ids=album_ids)
+    runs = services.import_runs_by_owner(holder.owner for holder in held)
+    for holder in held:
+        summary.photos_skipped += holder.photos
+        host, _, rest = holder.owner.partition(":")
+        run = runs.get(holder.owner)
+        who = f"run {run.pk}" if run is not None else f"process {rest.partition(':')[0]} (a Celery worker?)"
+        since = f" since {timezone.localtime(holder.since):%Y-%m-%d %H:%M %Z}" if holder.since else ""
+        photos = f"{holder.photos} photo{'' if holder.photos == 1 else 's'}"
+        summary.errors.append(f"{photos} claimed by {who} on host {host}{since}: not encoded by this run")
 
 
 def _encode(
@@ -211,6 +163,7 @@ def _encode(
     pool: WorkerPool,
     summary: ImportSummary,
     progress: Callable[[int, int], None] | None,
+    control: RunControl,
 ) -> None:
     """Encode photos in worker processes, storing the results in batches.
 
@@ -219,60 +172,84 @@ def _encode(
     so no worker waits while this process writes a batch; results are taken
     in the order they finish. When a worker dies, the jobs it took down with
     it are run again one at a time, so only a photo that kills its worker
-    again is failed. Photos still claimed when the run ends (an error, ^C)
-    are handed back as pending.
+    again is failed. When the run is stopped (its deadline, a signal), the
+    results already in are stored first. Photos still claimed when the run
+    ends (an error, ^C, SIGTERM) are handed back as pending.
     """
     if not photo_ids:
         return
-    token = services.claim_token()
+    token = control.token
     workers = max(1, min(pool.workers, len(photo_ids)))
     feed = _Feed(source, photo_ids, token=token, chunk=workers * CLAIM_PER_WORKER)
     batch = _Batch(token=token, summary=summary, progress=progress, total=len(photo_ids))
     in_flight: dict[Future[EncodeResult], EncodeJob] = {}
     suspects: deque[EncodeJob] = deque()  # in flight when a worker died: retried alone
-    isolated = False
     try:
-        while True:
-            if not in_flight:
-                isolated = False
-                if suspects:
-                    suspect = suspects.popleft()
-                    in_flight[pool.submit(suspect)] = suspect
-                    isolated = True
-            if not isolated:
-                while len(in_flight) < workers * WINDOW_PER_WORKER and (new := feed.next()) is not None:
-                    in_flight[pool.submit(new)] = new
-            if not in_flight:
-                break
-            finished, _ = wait(in_flight, timeout=batch.due_in(), return_when=FIRST_COMPLETED)
-            for future in finished:
-                if future not in in_flight:
-                    continue  # already handled with its pool's death
-                try:
-                    batch.add(future.result(), in_flight.pop(future))
-                except BrokenProcessPool:
-                    if isolated:
-                        (job,) = in_flight.values()
-                        logger.error("photo %s stopped its encoding worker twice", job.source_id)
-                        batch.add(EncodeResult(job.photo_id, job.source_id, None, WORKER_DIED), job)
-                    else:
-                        logger.error(
-                            "an encoding worker died; retrying its %d photos one by one", len(in_flight)
-                        )
-                        suspects.extend(sorted(in_flight.values(), key=lambda job: job.photo_id))
-                    in_flight.clear()
-                    pool.restart()
-                    break
-            if batch.due():
-                batch.flush()
+        try:
+            _encode_loop(pool, feed, batch, in_flight, suspects, workers=workers, control=control)
+        except RunStopped:
+            batch.flush()  # what is already encoded is kept
+            raise
+        finally:
+            summary.photos_skipped += feed.skipped
         batch.flush()
-        summary.photos_skipped += feed.skipped
     except BaseException:
         _pools.clear()
-        pool.shutdown()  # stops what is still queued (^C, a database failure)
+        pool.stop()  # ends the workers now, their photos unstored (^C, a database failure)
+        # Hand the photos back; when the database is what failed, this fails
+        # too, and the error on its way says more (the next run recovers them).
+        with contextlib.suppress(DatabaseError):
+            services.claims_release(token=token)
         raise
-    finally:
-        services.claims_release(token=token)
+    services.claims_release(token=token)  # a no-op unless storing failed
+
+
+def _encode_loop(
+    pool: WorkerPool,
+    feed: _Feed,
+    batch: _Batch,
+    in_flight: dict[Future[EncodeResult], EncodeJob],
+    suspects: deque[EncodeJob],
+    *,
+    workers: int,
+    control: RunControl,
+) -> None:
+    """Keep the workers fed and store their results until every photo is done."""
+    isolated = False
+    while True:
+        control.check()
+        if not in_flight:
+            isolated = False
+            if suspects:
+                suspect = suspects.popleft()
+                in_flight[pool.submit(suspect)] = suspect
+                isolated = True
+        if not isolated:
+            while len(in_flight) < workers * WINDOW_PER_WORKER and (new := feed.next()) is not None:
+                in_flight[pool.submit(new)] = new
+        if not in_flight:
+            break
+        due = batch.due_in()
+        timeout = control.wait_s() if due is None else min(due, control.wait_s())
+        finished, _ = wait(in_flight, timeout=timeout, return_when=FIRST_COMPLETED)
+        for future in finished:
+            if future not in in_flight:
+                continue  # already handled with its pool's death
+            try:
+                batch.add(future.result(), in_flight.pop(future))
+            except BrokenProcessPool:
+                if isolated:
+                    (job,) = in_flight.values()
+                    logger.error("photo %s stopped its encoding worker twice", job.source_id)
+                    batch.add(EncodeResult(job.photo_id, job.source_id, None, WORKER_DIED), job)
+                else:
+                    logger.error("an encoding worker died; retrying its %d photos one by one", len(in_flight))
+                    suspects.extend(sorted(in_flight.values(), key=lambda job: job.photo_id))
+                in_flight.clear()
+                pool.restart()
+                break
+        if batch.due():
+            batch.flush()
 
 
 # The pool of the last run, kept for the next run in this process (tests,

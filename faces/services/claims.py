@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from functools import partial
 
 from django.conf import settings
-from django.db import DatabaseError, transaction
-from django.db.models import Q
+from django.db import DatabaseError, connection, transaction
+from django.db.models import Count, Min, Q
 from django.utils import timezone
 
 from faces import matching
@@ -106,7 +106,7 @@ def claims_recover(*, now: dt.datetime | None = None) -> int:
         Photo.objects.filter(status=Photo.Status.CLAIMED).values_list("claimed_by", flat=True).distinct()
     )
     stale = Q(claimed_at__lt=cutoff) | Q(claimed_at__isnull=True)
-    dead = [owner for owner in owners if not _claim_owner_alive(owner)]
+    dead = [owner for owner in owners if not owner_alive(owner)]
     if dead:
         stale |= Q(claimed_by__in=dead)
     recovered: int = (
@@ -117,12 +117,40 @@ def claims_recover(*, now: dt.datetime | None = None) -> int:
     return recovered
 
 
-def _claim_owner_alive(token: str) -> bool:
-    """Whether a claim's process may still run: unknown for other hosts (True)."""
+@dataclass(frozen=True)
+class Held:
+    """Photos of some albums that one other process still claims."""
+
+    owner: str
+    photos: int
+    since: dt.datetime | None
+
+
+def claims_held(*, album_ids: Sequence[int]) -> list[Held]:
+    """Who claims photos of these albums now (after `claims_recover`: live or not yet stale owners)."""
+    rows = (
+        Photo.objects.filter(album_id__in=album_ids, status=Photo.Status.CLAIMED)
+        .values("claimed_by")
+        .annotate(photos=Count("id"), since=Min("claimed_at"))
+        .order_by("since", "claimed_by")
+    )
+    return [Held(row["claimed_by"], row["photos"], row["since"]) for row in rows]
+
+
+def owner_alive(token: str, *, me: str = "") -> bool:
+    """Whether the process a token ("host:pid:random") names may still run.
+
+    Known only on its own host: whether that pid exists. A token with this
+    process's pid but not `me` (this process's own token, when given) is an
+    earlier process's: a container restarted under the same name gets the
+    same pids. For other hosts: unknown (True).
+    """
     host, _, rest = token.partition(":")
     pid_text = rest.partition(":")[0]
     if host != socket.gethostname() or not pid_text.isdigit():
         return True
+    if me and token != me and int(pid_text) == os.getpid():
+        return False
     try:
         os.kill(int(pid_text), 0)
     except ProcessLookupError:
@@ -142,7 +170,11 @@ def photos_record(*, outcomes: Sequence[Outcome], token: str) -> Recorded:
     query, and every photo marked done or failed. So a photo is either fully
     stored with its faces and matches, or still claimed (pending after
     `claims_recover`). If the batch fails in the database, each photo is tried
-    alone, so one bad photo fails only itself.
+    alone, so one bad photo fails only itself. If the database connection was
+    lost (a restart, the network), the batch is tried once more on a new
+    connection, with nothing logged; when that fails too, the error is raised
+    (the run stops, the photos stay claimed until released or recovered) and
+    no photo is failed for it.
     """
     prepared: list[tuple[Outcome, str]] = []
     failed: dict[int, str] = {}
@@ -159,18 +191,42 @@ def photos_record(*, outcomes: Sequence[Outcome], token: str) -> Recorded:
         prepared.append((outcome, stored_name))
     try:
         return _record(prepared, failed, token=token)
-    except DatabaseError:
+    except DatabaseError as exc:
+        if connection_lost():
+            connection.close()  # a new one for the retry (Django keeps a broken one outside a transaction)
+            recorded = _record(prepared, failed, token=token)  # raises when it is still gone
+            logger.warning(
+                "stored %d photos after reconnecting to the database (%s)", len(outcomes), first_line(exc)
+            )
+            return recorded
         logger.exception("a batch of %d photos could not be stored; storing one by one", len(outcomes))
     result = Recorded(stored={}, failed={}, skipped=[])
     for outcome, stored_name in prepared:
         try:
             one = _record([(outcome, stored_name)], {}, token=token)
         except DatabaseError as exc:
+            if connection_lost():
+                raise
             logger.exception("photo %s could not be stored", outcome.photo_id)
             one = _record([], {outcome.photo_id: f"could not be stored: {exc}"}, token=token)
         _merge(result, one)
     _merge(result, _record([], failed, token=token))
     return result
+
+
+def connection_lost() -> bool:
+    """Whether the last database error took the connection with it (a restart, the network).
+
+    Django drops a connection whose rollback failed; psycopg2 marks one the
+    server closed. A constraint or data error leaves it open.
+    """
+    raw = connection.connection
+    return raw is None or bool(raw.closed)
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an error's message (psycopg2's go on with hints over several lines)."""
+    return (str(exc).strip().splitlines() or ["no details"])[0]
 
 
 def _merge(into: Recorded, part: Recorded) -> None:

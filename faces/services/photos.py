@@ -52,6 +52,7 @@ class AlbumSync:
     changed: int = 0
     unchanged: int = 0
     removed: int = 0
+    waiting: int = 0  # pending or claimed already (an earlier run's), unchanged at the source
 
 
 @transaction.atomic
@@ -108,6 +109,8 @@ def album_sync(*, source: str, location: str, remote: SourceAlbum, listing: Albu
             result.changed += 1
         elif photo.status == Photo.Status.DONE:
             result.unchanged += 1
+        else:
+            result.waiting += 1
         photo.save(update_fields=fields)
     if not listing.complete:
         existing.clear()  # an unidentifiable entry may be any of them: remove none

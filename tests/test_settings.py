@@ -48,9 +48,9 @@ def test_env_bool_reads_true_values(monkeypatch: pytest.MonkeyPatch, value: str)
         (lambda: env_int("T_BAD", 1), "ten", "T_BAD must be an integer"),
         (lambda: env_int("T_BAD", 1, minimum=1), "0", "T_BAD must be at least 1"),
         (lambda: env_float("T_BAD", 1.0), "0,5", "T_BAD must be a number"),
-        (lambda: env_float("T_BAD", 1.0), "nan", "T_BAD must be a finite number"),
-        (lambda: env_float("T_BAD", 1.0, minimum=1.0), "0.9", "T_BAD must be at least 1.0, not 0.9"),
-        (lambda: env_float("T_BAD", 1.0, maximum=2.0), "2.5", "T_BAD must be at most 2.0, not 2.5"),
+        (lambda: env_float("T_BAD", 1.0), "nan", "T_BAD must be a number, not 'nan'"),
+        (lambda: env_float("T_BAD", 1.0, minimum=1.0), "0.9", "T_BAD must be at least 1, not '0.9'"),
+        (lambda: env_float("T_BAD", 1.0, maximum=2.0), "2.5", "T_BAD must be at most 2, not '2.5'"),
     ],
 )
 def test_bad_values_stop_start_up(monkeypatch: pytest.MonkeyPatch, helper, value: str, message: str) -> None:  # type: ignore[no-untyped-def]

@@ -7,6 +7,11 @@ differences with threshold² gives the same answer as sqrt(...) < threshold
 without the square root. Every float reaches the database as a bound
 parameter; the SQL text depends only on column names, so no input can change
 its shape. The same SQL runs on PostgreSQL and SQLite.
+
+Every WHERE compares the short projected distance first (the pc columns,
+faces/projection.py): it is never larger than the full distance, so a row it
+rejects cannot match, and PostgreSQL evaluates the 128-term sum only for the
+few rows it keeps (an AND stops at its first false operand).
 """
 
 from __future__ import annotations
@@ -16,9 +21,12 @@ from dataclasses import dataclass
 
 import numpy as np
 from django.db import connections
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.utils import CursorWrapper
 
-from faces.fields import ENCODING_FIELDS, ENCODING_SIZE
+from faces.fields import ENCODING_FIELDS, ENCODING_SIZE, PROJECTION_FIELDS
+from faces.projection import PROJECTION_SIZE, PROJECTION_SLACK, project
+from faces.projection import axes as projection_axes
 
 
 @dataclass(frozen=True)
@@ -45,6 +53,19 @@ def squared_distance_sql(left: Sequence[str], right: Sequence[str]) -> str:
     """
     if len(left) != ENCODING_SIZE or len(right) != ENCODING_SIZE:
         raise ValueError(f"both sides need {ENCODING_SIZE} operands")
+    return _sum_of_squares(left, right)
+
+
+def projected_distance_sql(alias: str) -> str:
+    """Sum of squared differences between a row's pc columns and PROJECTION_SIZE placeholders.
+
+    A lower bound of the full sum (faces/projection.py); its parameters come
+    from `projected_params`.
+    """
+    return _sum_of_squares(projected_columns(alias), ["%s"] * PROJECTION_SIZE)
+
+
+def _sum_of_squares(left: Sequence[str], right: Sequence[str]) -> str:
     return " + ".join(f"({a} - {b}) * ({a} - {b})" for a, b in zip(left, right, strict=True))
 
 
@@ -53,7 +74,25 @@ def columns(alias: str) -> list[str]:
     return [f'{alias}."{column}"' for column in ENCODING_FIELDS]
 
 
+def projected_columns(alias: str) -> list[str]:
+    """The pc columns of a table alias, quoted."""
+    return [f'{alias}."{column}"' for column in PROJECTION_FIELDS]
+
+
 PLACEHOLDERS = ["%s"] * ENCODING_SIZE
+
+
+def projected_params(vector: Sequence[float] | np.ndarray) -> list[float]:
+    """Parameters of `projected_distance_sql` for vector: each coordinate twice."""
+    values = np.asarray(vector, dtype=np.float64)
+    if values.shape != (ENCODING_SIZE,) or not np.isfinite(values).all():
+        raise ValueError(f"an encoding is {ENCODING_SIZE} finite numbers")
+    return [value for value in project(values).tolist() for _ in range(2)]
+
+
+def projected_bound(limit: float) -> float:
+    """What the projected sum is compared with for a limit: (limit + slack)², never less than the exact test."""
+    return (limit + PROJECTION_SLACK) ** 2
 
 
 def vector_params(vector: Sequence[float] | np.ndarray) -> list[float]:
@@ -102,8 +141,13 @@ def faces_near_query(
     threshold: float,
     face_ids: Sequence[int] | None = None,
     clusters: Sequence[int] | None = None,
+    prefilter: bool = True,
 ) -> tuple[str, list[float | int]]:
-    """The SQL and parameters of `faces_near` (the benchmarks run variants of it)."""
+    """The SQL and parameters of `faces_near` (the benchmarks run variants of it).
+
+    `prefilter=False` leaves out the projected pre-filter: the same rows,
+    with the 128-term sum on every one (for tests and benchmarks).
+    """
     distance = squared_distance_sql(columns("f"), PLACEHOLDERS)
     vector_values = vector_params(vector)
     ids: list[int] = []
@@ -115,12 +159,19 @@ def faces_near_query(
         ids += list(clusters)
         listed = f'f."cluster_id" IN ({", ".join(["%s"] * len(clusters))}) OR ' if clusters else ""
         restrict += f'({listed}f."cluster_id" IS NULL) AND '
-    # Parameters in text order: SELECT's distance, the id filters, WHERE's distance.
-    params: list[float | int] = [*vector_values, *ids, *vector_values, threshold * threshold]
+    pre, pre_params = "", []
+    if prefilter:
+        pre, pre_params = (
+            f"{projected_distance_sql('f')} <= %s AND ",
+            [*projected_params(vector), projected_bound(threshold)],
+        )
+    # Parameters in text order: SELECT's distance, the id filters, the
+    # projected pre-filter, WHERE's distance.
+    params: list[float | int] = [*vector_values, *ids, *pre_params, *vector_values, threshold * threshold]
     # Only column names and placeholders are formatted in; values are bound.
     sql = (
         f"SELECT f.id, {distance} AS d FROM {_table('faces.FaceEncoding')} f "  # noqa: S608
-        f"WHERE {restrict}{distance} <= %s ORDER BY d, f.id"
+        f"WHERE {restrict}{pre}{distance} <= %s ORDER BY d, f.id"
     )
     return sql, params
 
@@ -152,6 +203,27 @@ def nearest_clusters(
     with connections[using].cursor() as cursor:
         execute(cursor, sql, [*vector_params(vector), count])
         return [cluster_id for (cluster_id,) in cursor.fetchall()]
+
+
+def clusters_within(
+    vector: Sequence[float] | np.ndarray, *, reach: float, most: int, using: str = "default"
+) -> list[int]:
+    """Ids of the face-index centroids within `reach` of vector, closest first, at most `most`.
+
+    The projected pre-filter skips the 128-term sum for the centroids that
+    are clearly out of reach, as it does for faces.
+    """
+    distance = squared_distance_sql(columns("c"), PLACEHOLDERS)
+    projected = projected_distance_sql("c")
+    sql = (
+        f"SELECT c.id, {distance} AS d FROM {_table('faces.FaceCluster')} c "  # noqa: S608
+        f"WHERE {projected} <= %s AND {distance} <= %s ORDER BY d, c.id LIMIT %s"
+    )
+    values = vector_params(vector)
+    params = [*values, *projected_params(vector), projected_bound(reach), *values, reach * reach, most]
+    with connections[using].cursor() as cursor:
+        execute(cursor, sql, params)
+        return [cluster_id for cluster_id, _ in cursor.fetchall()]
 
 
 def clusters_assign(face_ids: Sequence[int], *, using: str = "default") -> None:
@@ -198,10 +270,14 @@ def references_near_faces(
         return []
     rows = sorted(faces, key=lambda face: face[0])
     distance = squared_distance_sql(columns("r"), PLACEHOLDERS)
-    # The per-reference rule: each face is compared with its reference's own limit.
+    projected = projected_distance_sql("r")
+    # The per-reference rule: each face is compared with its reference's own
+    # limit, first the projection (with the slack), then the full distance.
+    bound = '(r."match_limit" * %s + %s)'
     one_face = (
         f'SELECT %s AS face, r.id AS reference, r.member_id AS member, {distance} AS d, r."match_limit" AS l '  # noqa: S608
-        f'FROM {_table("members.ReferenceFace")} r WHERE {distance} <= r."match_limit" * r."match_limit" * %s'
+        f"FROM {_table('members.ReferenceFace')} r WHERE {projected} <= {bound} * {bound} "
+        f'AND {distance} <= r."match_limit" * r."match_limit" * %s'
     )
     hits: list[Hit] = []
     for start in range(0, len(rows), REFERENCE_BATCH):
@@ -209,7 +285,8 @@ def references_near_faces(
         params: list[float | int] = []
         for face_id, encoding in chunk:
             values = vector_params(encoding)
-            params += [face_id, *values, *values, widen * widen]
+            slack = [widen, PROJECTION_SLACK] * 2
+            params += [face_id, *values, *projected_params(encoding), *slack, *values, widen * widen]
         sql = " UNION ALL ".join([one_face] * len(chunk)) + " ORDER BY face, reference"
         with connections[using].cursor() as cursor:
             execute(cursor, sql, params)
@@ -224,6 +301,22 @@ def references_near_faces(
                 for f, r, m, d, lim in cursor.fetchall()
             ]
     return hits
+
+
+def projection_refresh(table: str, *, connection: BaseDatabaseWrapper) -> None:
+    """Recompute the pc columns of every row of `table` from its encoding (one UPDATE).
+
+    For the migration that added the columns and after a new projection
+    file; `connection` may be a migration's schema_editor.connection.
+    """
+    axes = np.asarray(projection_axes(), dtype=np.float64)
+    assignments = []
+    params: list[float] = []
+    for column, row in zip(PROJECTION_FIELDS, axes, strict=True):
+        assignments.append(f'"{column}" = ' + " + ".join(f'%s * "{name}"' for name in ENCODING_FIELDS))
+        params += row.tolist()
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {table} SET {', '.join(assignments)}", params)  # noqa: S608 - names only
 
 
 # An arbitrary constant naming Throwback's matching lock in PostgreSQL.

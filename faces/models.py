@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Exists, F, OuterRef, Q
 
-from faces.fields import EncodingModel
+from faces.fields import ProjectedEncodingModel
 
 
 class Album(models.Model):
@@ -116,7 +116,7 @@ class Photo(models.Model):
         return f"{self.album} / {self.source_id}"
 
 
-class FaceCluster(EncodingModel):
+class FaceCluster(ProjectedEncodingModel):
     """A k-means centroid of the stored faces: one list of the face index.
 
     Built by `manage.py build_face_index` (faces/index.py); a selfie is
@@ -132,7 +132,7 @@ class FaceCluster(EncodingModel):
         return f"face cluster {self.pk} ({self.size} faces)"
 
 
-class FaceEncoding(EncodingModel):
+class FaceEncoding(ProjectedEncodingModel):
     """One face detected in a photo: its box (original pixels) and 128-d encoding."""
 
     photo = models.ForeignKey(Photo, on_delete=models.CASCADE, related_name="faces")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 
-from faces.fields import EncodingModel
+from faces.fields import ProjectedEncodingModel
 
 
 class Member(AbstractUser):
@@ -35,7 +35,7 @@ class ReferenceFaceQuerySet(models.QuerySet["ReferenceFace"]):
         return self.filter(kind=ReferenceFace.Kind.SELFIE)
 
 
-class ReferenceFace(EncodingModel):
+class ReferenceFace(ProjectedEncodingModel):
     """A face a member is matched with: an uploaded selfie, or one Throwback derived from them.
 
     Selfies carry the image and the box of their one face. The other kinds

@@ -1,0 +1,35 @@
+"""The projection columns pc0 … pc23 (faces/projection.py) on references, filled from the encodings."""
+
+from django.db import migrations
+
+import faces.fields
+
+# Frozen here: the number of axes when this migration was written.
+AXES = 24
+
+
+def fill(apps, schema_editor):
+    """Compute every existing reference's projection with the shipped axes (one UPDATE)."""
+    from faces.matching import projection_refresh
+
+    projection_refresh("members_referenceface", connection=schema_editor.connection)
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("members", "0004_reference_kinds_and_limits"),
+        ("faces", "0010_projection"),
+    ]
+
+    operations = [
+        *(
+            migrations.AddField(
+                model_name="referenceface",
+                name=f"pc{i}",
+                field=faces.fields.RealField(default=0.0),
+                preserve_default=False,
+            )
+            for i in range(AXES)
+        ),
+        migrations.RunPython(fill, migrations.RunPython.noop),
+    ]

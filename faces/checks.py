@@ -151,7 +151,7 @@ def check_projection_columns(app_configs: Any = None, **kwargs: Any) -> list[Err
     from django.db import DatabaseError
 
     from faces import projection
-    from faces.fields import ENCODING_FIELDS, PROJECTION_FIELDS
+    from faces.fields import ENCODING_FIELDS, PROJECTION_FIELDS, PROJECTION_NORM_FIELD
     from faces.models import FaceEncoding
     from members.models import ReferenceFace
 
@@ -163,19 +163,18 @@ def check_projection_columns(app_configs: Any = None, **kwargs: Any) -> list[Err
     for model in (FaceEncoding, ReferenceFace):
         try:
             rows = list(
-                model.objects.order_by("-id").values_list(*ENCODING_FIELDS, *PROJECTION_FIELDS)[
-                    :PROJECTION_CHECK_ROWS
-                ]
+                model.objects.order_by("-id").values_list(
+                    *ENCODING_FIELDS, *PROJECTION_FIELDS, PROJECTION_NORM_FIELD
+                )[:PROJECTION_CHECK_ROWS]
             )
         except DatabaseError:
             return []  # not migrated yet: the migration fills the columns
         if not rows:
             continue
         values = np.asarray(rows, dtype=np.float64)
-        stored, expected = (
-            values[:, len(ENCODING_FIELDS) :],
-            projection.project(values[:, : len(ENCODING_FIELDS)]),
-        )
+        coordinates = projection.project(values[:, : len(ENCODING_FIELDS)])
+        stored = values[:, len(ENCODING_FIELDS) :]
+        expected = np.concatenate([coordinates, (coordinates**2).sum(axis=1)[:, None]], axis=1)
         if np.abs(stored - expected).max() > PROJECTION_CHECK_TOLERANCE:
             problems.append(
                 Error(

@@ -8,12 +8,14 @@ import numpy as np
 from django.db import models
 from django.db.backends.base.base import BaseDatabaseWrapper
 
-from faces.projection import PROJECTION_SIZE, project
+from faces.projection import PROJECTION_SIZE, stored
 
 ENCODING_SIZE = 128
 ENCODING_FIELDS = tuple(f"field{i}" for i in range(ENCODING_SIZE))
-# The encoding's coordinates on the principal axes of faces/projection.py.
+# The encoding's coordinates on the principal axes of faces/projection.py,
+# and the sum of their squares.
 PROJECTION_FIELDS = tuple(f"pc{i}" for i in range(PROJECTION_SIZE))
+PROJECTION_NORM_FIELD = "pc_norm2"
 
 
 class RealField(models.FloatField):  # type: ignore[type-arg]
@@ -54,7 +56,7 @@ for _column in ENCODING_FIELDS:
 
 
 class ProjectedEncodingModel(EncodingModel):
-    """Abstract base: the encoding and its projection pc0 … (faces/projection.py).
+    """Abstract base: the encoding, its projection pc0 … and pc_norm2 (faces/projection.py).
 
     The distance SQL compares the projection first, an exact pre-filter, so
     `set_encoding` always sets both; rows written without it (raw SQL,
@@ -68,10 +70,11 @@ class ProjectedEncodingModel(EncodingModel):
         super().set_encoding(vector)
         # Rounded to float32 here, as the column stores them: a value too small
         # for `real` becomes 0 (or a subnormal) instead of an error.
-        coordinates = project(self.encoding.astype(np.float64)).astype(np.float32)
-        for column, value in zip(PROJECTION_FIELDS, coordinates.tolist(), strict=True):
+        coordinates, square = stored(self.encoding)
+        for column, value in zip(PROJECTION_FIELDS, coordinates, strict=True):
             setattr(self, column, value)
+        setattr(self, PROJECTION_NORM_FIELD, square)
 
 
-for _column in PROJECTION_FIELDS:
+for _column in (*PROJECTION_FIELDS, PROJECTION_NORM_FIELD):
     ProjectedEncodingModel.add_to_class(_column, RealField())

@@ -59,8 +59,10 @@ class IndexBuild:
     seconds: float
 
 
-# A selfie with no centroid within its reach (far from every stored face) still
-# probes this many nearest clusters.
+# A selfie with fewer centroids within its reach (few, wide clusters; or far from
+# every stored face) still probes this many clusters, topped up with the nearest
+# by projected distance: at 10,000 faces in 200 clusters a reach that held one or
+# two centroids missed matches the nearest eight held (docs/performance.md).
 PROBE_LEAST = 8
 
 
@@ -82,12 +84,20 @@ def faces_near(
 def probe_clusters(
     vector: Sequence[float] | np.ndarray, *, threshold: float, using: str = "default"
 ) -> list[int]:
-    """The clusters the reach rule probes for a selfie, nearest first (none before the first build)."""
+    """The clusters the reach rule probes for a selfie (none before the first build).
+
+    Those within reach, nearest first, at most THROWBACK_FACE_INDEX_PROBE;
+    then, if fewer than PROBE_LEAST, the nearest others by projected distance.
+    """
     reach = threshold + settings.THROWBACK_FACE_INDEX_REACH
     most = settings.THROWBACK_FACE_INDEX_PROBE
     clusters = matching.clusters_within(vector, reach=reach, most=most, using=using)
-    if not clusters:
-        clusters = matching.nearest_clusters(vector, count=min(PROBE_LEAST, most), using=using)
+    least = min(PROBE_LEAST, most)
+    if len(clusters) < least:
+        # Nearest by the projection only: a floor need not be exact, and a
+        # full scan of the centroids' 128 columns would cost more than the probe.
+        nearest = matching.clusters_nearest_projected(vector, count=least, using=using)
+        clusters += [cluster for cluster in nearest if cluster not in clusters][: least - len(clusters)]
     return clusters
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 
-from faces.fields import ProjectedEncodingModel
+from faces.fields import PROJECTION_FIELDS, PROJECTION_NORM_FIELD, ProjectedEncodingModel
 
 
 class Member(AbstractUser):
@@ -80,6 +80,15 @@ class ReferenceFace(ProjectedEncodingModel):
                 fields=["member", "source_face"],
                 condition=models.Q(source_face__isnull=False),
                 name="reference_unique_member_source_face",
+            ),
+        ]
+        indexes = [
+            # A new face is compared with every reference's projection read from
+            # this index alone (PostgreSQL; elsewhere it is on id only).
+            models.Index(
+                fields=["id"],
+                include=["match_limit", PROJECTION_NORM_FIELD, *PROJECTION_FIELDS],
+                name="reference_projection",
             ),
         ]
 

@@ -12,12 +12,14 @@ with NumPy on the stored values. The encodings are real: faces of
 from __future__ import annotations
 
 import csv
+import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
+from django.core.management import call_command
 from django.db import connection, connections
 from django.db.migrations.executor import MigrationExecutor
 from django.test import override_settings
@@ -25,7 +27,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from faces import checks, engine, index, matching, projection
-from faces.fields import ENCODING_FIELDS, PROJECTION_FIELDS
+from faces.fields import ENCODING_FIELDS, PROJECTION_FIELDS, PROJECTION_NORM_FIELD
 from faces.models import FaceCluster, FaceEncoding
 from members.models import ReferenceFace
 from tests.factories import AlbumFactory, MemberFactory, PhotoFactory, face_with
@@ -108,10 +110,11 @@ def test_projected_distance_never_exceeds_the_distance(
     a = encodings[first % len(encodings)]
     b = (1 - mix) * a + mix * encodings[second % len(encodings)] + rng.normal(scale=noise, size=128)
     b = b.astype(np.float32)
-    stored = projection.project(a.astype(np.float64)).astype(np.float32).astype(np.float64)
-    projected = float(((stored - projection.project(b.astype(np.float64))) ** 2).sum())
+    # What the SQL computes from the stored (float32) columns of a and the parameters of b.
+    coordinates, square = projection.stored(a)
+    row_part = square + float(np.dot(coordinates, matching.projected_params(b)))
     distance = float(np.linalg.norm(a.astype(np.float64) - b.astype(np.float64)))
-    assert projected <= matching.projected_bound(distance)
+    assert row_part <= matching.projected_bound(b, distance)
 
 
 @pytest.mark.parametrize("using", DATABASES)
@@ -147,7 +150,7 @@ def test_a_face_exactly_at_the_limit_along_the_axes_is_found(
 
 
 @pytest.mark.parametrize("using", DATABASES)
-def test_stored_faces_references_and_centroids_carry_their_projection(
+def test_stored_faces_references_and_centroids_carry_their_projection_and_its_square(
     real: tuple[np.ndarray, list[str]], using: str
 ) -> None:
     encodings = real[0][:4]
@@ -160,11 +163,15 @@ def test_stored_faces_references_and_centroids_carry_their_projection(
     index.face_index_build(clusters=2, using=using)
     for model in (FaceEncoding, ReferenceFace, FaceCluster):
         rows = np.asarray(
-            model.objects.using(using).values_list(*ENCODING_FIELDS, *PROJECTION_FIELDS), dtype=np.float64
+            model.objects.using(using).values_list(
+                *ENCODING_FIELDS, *PROJECTION_FIELDS, PROJECTION_NORM_FIELD
+            ),
+            dtype=np.float64,
         )
         assert len(rows)
         expected = projection.project(rows[:, :128])
-        np.testing.assert_allclose(rows[:, 128:], expected, rtol=0, atol=1e-6)
+        np.testing.assert_allclose(rows[:, 128:-1], expected, rtol=0, atol=1e-6)
+        np.testing.assert_allclose(rows[:, -1], (expected**2).sum(axis=1), rtol=0, atol=1e-6)
 
 
 @pytest.mark.parametrize("using", DATABASES)
@@ -172,13 +179,21 @@ def test_reprojecting_recomputes_columns_the_check_found_wrong(
     real: tuple[np.ndarray, list[str]], using: str
 ) -> None:
     ids = _store(real[0][:5], using)
-    before = list(FaceEncoding.objects.using(using).order_by("id").values_list(*PROJECTION_FIELDS))
-    FaceEncoding.objects.using(using).update(**dict.fromkeys(PROJECTION_FIELDS, 0.0))
+    fields = (*PROJECTION_FIELDS, PROJECTION_NORM_FIELD)
+    before = list(FaceEncoding.objects.using(using).order_by("id").values_list(*fields))
+    FaceEncoding.objects.using(using).update(**dict.fromkeys(fields, 0.0))
     if using == "default":
         (problem,) = checks.check_projection_columns()
         assert problem.id == "faces.E011"
-    assert index.projection_refresh(using=using) == len(ids)
-    after = list(FaceEncoding.objects.using(using).order_by("id").values_list(*PROJECTION_FIELDS))
+    if using == "default":
+        stdout = io.StringIO()
+        call_command("build_face_index", "--reproject", stdout=stdout)
+        assert (
+            stdout.getvalue() == f"Projection recomputed for {len(ids):,} faces, centroids and references.\n"
+        )
+    else:
+        assert index.projection_refresh(using=using) == len(ids)
+    after = list(FaceEncoding.objects.using(using).order_by("id").values_list(*fields))
     np.testing.assert_allclose(np.asarray(after), np.asarray(before), rtol=0, atol=1e-6)
     if using == "default":
         assert checks.check_projection_columns() == []
@@ -198,7 +213,7 @@ def test_a_broken_projection_file_is_a_system_check_error(
 
 
 # --- the index's reach rule --------------------------------------------------------
-CLUSTERS = 6
+CLUSTERS = 12
 
 
 @pytest.mark.parametrize("using", DATABASES)
@@ -236,7 +251,7 @@ def test_the_reach_rule_probes_the_centroids_within_reach_nearest_first_up_to_th
     _store(encodings, using)
     index.face_index_build(clusters=CLUSTERS, using=using)
     centroids = list(FaceCluster.objects.using(using))
-    for vector, reach, cap in ((encodings[0], 0.1, 1000), (encodings[1], 0.3, 1000), (encodings[2], 0.3, 2)):
+    for vector, reach, cap in ((encodings[0], 0.15, 1000), (encodings[1], 0.6, 1000), (encodings[2], 0.6, 2)):
         distances = sorted(
             (float(np.linalg.norm(c.encoding.astype(np.float64) - vector.astype(np.float64))), c.pk)
             for c in centroids
@@ -244,7 +259,18 @@ def test_the_reach_rule_probes_the_centroids_within_reach_nearest_first_up_to_th
         within = [pk for d, pk in distances if d <= 0.49 + reach][:cap]
         with override_settings(THROWBACK_FACE_INDEX_REACH=reach, THROWBACK_FACE_INDEX_PROBE=cap):
             probed = index.probe_clusters(vector, threshold=0.49, using=using)
-        assert probed == (within or [pk for _, pk in distances][: min(index.PROBE_LEAST, cap)])
+        # Fewer than PROBE_LEAST within reach are topped up with the nearest by projection.
+        least = min(index.PROBE_LEAST, cap)
+        axes = projection.axes()
+        by_projection = [
+            c.pk
+            for c in sorted(
+                centroids,
+                key=lambda c: float(np.linalg.norm(axes @ (c.encoding.astype(np.float64) - vector))),
+            )
+        ]
+        expected = within + [pk for pk in by_projection if pk not in within][: max(least - len(within), 0)]
+        assert within and probed == expected
 
 
 @pytest.mark.parametrize("using", DATABASES)
@@ -256,8 +282,12 @@ def test_far_from_every_centroid_the_nearest_clusters_are_still_probed(
     far = np.full(128, 0.9, dtype=np.float32)
     with override_settings(THROWBACK_FACE_INDEX_REACH=0.0):
         probed = index.probe_clusters(far, threshold=0.1, using=using)
-    assert probed == matching.nearest_clusters(far, count=CLUSTERS, using=using)
-    assert len(probed) == min(CLUSTERS, index.PROBE_LEAST)
+    axes = projection.axes()
+    by_projection = sorted(
+        FaceCluster.objects.using(using),
+        key=lambda c: float(np.linalg.norm(axes @ (c.encoding.astype(np.float64) - far))),
+    )
+    assert probed == [c.pk for c in by_projection][: index.PROBE_LEAST]
 
 
 # --- per-reference limits ------------------------------------------------------------
@@ -330,9 +360,14 @@ def test_the_migration_fills_the_projection_of_existing_faces_and_references(
             old.get_model("members", "ReferenceFace").objects.create(member=member, image="r.jpg", **values)
     finally:
         _migrate(executor.loader.graph.leaf_nodes())
+    expected = projection.project(encodings.astype(np.float64))
     for model in (FaceEncoding, ReferenceFace):
-        rows = np.asarray(model.objects.order_by("id").values_list(*PROJECTION_FIELDS), dtype=np.float64)
-        np.testing.assert_allclose(rows, projection.project(encodings.astype(np.float64)), rtol=0, atol=1e-6)
+        rows = np.asarray(
+            model.objects.order_by("id").values_list(*PROJECTION_FIELDS, PROJECTION_NORM_FIELD),
+            dtype=np.float64,
+        )
+        np.testing.assert_allclose(rows[:, :-1], expected, rtol=0, atol=1e-6)
+        np.testing.assert_allclose(rows[:, -1], (expected**2).sum(axis=1), rtol=0, atol=1e-6)
     assert checks.check_projection_columns() == []
 
 

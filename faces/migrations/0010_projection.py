@@ -1,11 +1,11 @@
-"""The projection columns pc0 … pc23 (faces/projection.py) on faces and centroids, filled from the encodings."""
+"""The projection columns pc0 … pc28 and pc_norm2 (faces/projection.py) on faces and centroids, filled from the encodings."""
 
-from django.db import migrations
+from django.db import migrations, models
 
 import faces.fields
 
 # Frozen here: the number of axes when this migration was written.
-AXES = 24
+AXES = 29
 TABLES = ("faces_faceencoding", "faces_facecluster")
 
 
@@ -26,12 +26,20 @@ class Migration(migrations.Migration):
         *(
             migrations.AddField(
                 model_name=model,
-                name=f"pc{i}",
+                name=name,
                 field=faces.fields.RealField(default=0.0),
                 preserve_default=False,
             )
             for model in ("faceencoding", "facecluster")
-            for i in range(AXES)
+            for name in (*(f"pc{i}" for i in range(AXES)), "pc_norm2")
         ),
         migrations.RunPython(fill, migrations.RunPython.noop),
+        migrations.AddIndex(
+            model_name="faceencoding",
+            index=models.Index(
+                fields=["cluster"],
+                include=["id", "pc_norm2", *(f"pc{i}" for i in range(AXES))],
+                name="face_cluster_projection",
+            ),
+        ),
     ]

@@ -1,11 +1,11 @@
-"""The projection columns pc0 … pc23 (faces/projection.py) on references, filled from the encodings."""
+"""The projection columns pc0 … pc28 and pc_norm2 (faces/projection.py) on references, filled from the encodings."""
 
-from django.db import migrations
+from django.db import migrations, models
 
 import faces.fields
 
 # Frozen here: the number of axes when this migration was written.
-AXES = 24
+AXES = 29
 
 
 def fill(apps, schema_editor):
@@ -25,11 +25,19 @@ class Migration(migrations.Migration):
         *(
             migrations.AddField(
                 model_name="referenceface",
-                name=f"pc{i}",
+                name=name,
                 field=faces.fields.RealField(default=0.0),
                 preserve_default=False,
             )
-            for i in range(AXES)
+            for name in (*(f"pc{i}" for i in range(AXES)), "pc_norm2")
         ),
         migrations.RunPython(fill, migrations.RunPython.noop),
+        migrations.AddIndex(
+            model_name="referenceface",
+            index=models.Index(
+                fields=["id"],
+                include=["match_limit", "pc_norm2", *(f"pc{i}" for i in range(AXES))],
+                name="reference_projection",
+            ),
+        ),
     ]

@@ -308,6 +308,7 @@ def main() -> int:
         "threshold": threshold,
         "default_probe": settings.THROWBACK_FACE_INDEX_PROBE,
         "default_reach": settings.THROWBACK_FACE_INDEX_REACH,
+        "commands": [".venv/bin/python bench/match_speed.py " + " ".join(sys.argv[1:])],
         "fixed_probe": FIXED_PROBE,
         "queries": args.queries,
         "real": {"faces": model.real_faces, "same": model.real_same, "different": model.real_different},

@@ -126,6 +126,8 @@ def match_section(figures: dict[str, Any] | None) -> tuple[list[str], dict[str, 
     if figures is None:
         return [*lines, "Not measured in this run.", ""], {}
     real, synth = figures["real"], figures["synthetic"]
+    runs = figures.get("machines", [])
+    runs_load = "; load averages of the two runs: " + " and ".join(m["load"] for m in runs) if runs else ""
     lines += [
         "One selfie against N stored faces: the product's exact query (`faces.matching.faces_near`, the "
         "generated WHERE over 128 `real` columns, with the projected pre-filter of faces/projection.py first) on "
@@ -140,7 +142,7 @@ def match_section(figures: dict[str, Any] | None) -> tuple[list[str], dict[str, 
         f"{figures['threshold']}.",
         "",
         f"Machine: {machine_line(figures)}; PostgreSQL {figures['postgresql']} "
-        f"(shared_buffers 128 MB, max_parallel_workers_per_gather={figures['parallel_workers']}).",
+        f"(shared_buffers 128 MB, max_parallel_workers_per_gather={figures['parallel_workers']}){runs_load}.",
         "",
     ]
     sizes = figures["sizes"]
@@ -452,7 +454,7 @@ index is plain tables and the same generated distance SQL (all of it in `faces/m
   Re-running with the same seed and faces gives the same partition.
 - `--cluster` then runs `CLUSTER faces_faceencoding USING <its cluster_id index>` (`faces.index.table_cluster`):
   each cluster's faces on neighbouring pages, so a probe reads a few pages per cluster instead of one page per
-  face (the two tables per size above). It holds an ACCESS EXCLUSIVE lock on the face table while it rewrites it
+  face (issue 6 measured both; the tables above are after `--cluster`). It holds an ACCESS EXCLUSIVE lock on the face table while it rewrites it
   (about a minute at a million faces): every query on faces, photo pages included, waits, so it is an option for
   a quiet moment, not the default. Faces stored later go to the table's end until the next `--cluster`.
 - New faces: `services.photo_store` calls `faces.index.faces_assign(ids)`, one `UPDATE` that sets each new face's
@@ -468,8 +470,9 @@ index is plain tables and the same generated distance SQL (all of it in `faces/m
   sample with the file (faces.E011) and `build_face_index --reproject` recomputes them.
 - A selfie (`faces.index.faces_near`, used by `reference_match` and so by uploads and `rematch`): the reach rule
   probes every cluster whose centroid is within the selfie's limit + `THROWBACK_FACE_INDEX_REACH` (default 0.1),
-  nearest first, at most `THROWBACK_FACE_INDEX_PROBE` (default 1000); with none in reach the 8 nearest by
-  projected distance. A match lies within the limit of the selfie and its centroid within the cluster's radius of
+  nearest first, at most `THROWBACK_FACE_INDEX_PROBE` (default 1000); fewer than 8 in reach are topped up with
+  the nearest by projected distance (at 10,000 faces in 200 wide clusters a reach that held one or two centroids
+  missed matches that the nearest eight held). A match lies within the limit of the selfie and its centroid within the cluster's radius of
   the match, so a reach ≥ every cluster's radius would be exact (tested); in 128 dimensions that is nearly every
   cluster, so the reach is the measured trade-off in the table above. The query has two steps: the ids of the
   faces of those clusters **or of none** whose projection passes, read from the covering index
@@ -480,7 +483,20 @@ index is plain tables and the same generated distance SQL (all of it in `faces/m
   exact query in every run. `THROWBACK_FACE_INDEX=false`, or no build yet, uses the exact query. A fixed probe
   count (the earlier rule, "nearest 128" above) reads as many clusters for a selfie in a crowded part of the face
   space as for a lonely one; the reach reads more where matches spread over more clusters.
-- Why 2·√N clusters and probe 128: more, smaller clusters find more of a selfie's matches for the same faces read.
+- Issue 15's target (under 100 ms at ≥ 0.995 own-person and ≥ 0.95 all-match recall at a million faces), what
+  was measured on the way (on this shared 2-core machine, load averages 2–18 while other benchmarks ran): the
+  projected pre-filter made the exact query about ×3 cheaper in CPU (the tables above); the reach rule reached
+  own-person recall 0.995 at reach 0.1, where it probes 144 clusters for the median selfie (72,000 faces) but up
+  to 764 in crowded parts of the face space; reading the probes from the covering index costs about 0.65 µs per
+  face (EXPLAIN ANALYZE at load 3) plus about 9 µs for each face whose projection passes (2–8 % of those read), so
+  the median selfie costs about 60–110 ms of database time on an idle core and its wall time doubles or triples
+  at the load averages above. Simulated in NumPy (`bench/index_sim.py --faces 1000000 --clusters 2000 4000 --reach
+  0.05 0.08 0.1 0.12 0.15 0.2`, 40 selfies): 4,000 clusters instead of 2,000 read 128,000 faces for own-person
+  recall 0.985 at reach 0.1 against 148,000 faces for 0.952, but k-means took 644 s against 83 s, so the default
+  stays at 2·√N. PostgreSQL did not plan a parallel index-only
+  scan for the probe even with parallel_setup_cost 0. A 24-axis projection let 11 % of the faces 0.6–0.7 from
+  the selfie through, 29 axes 2 %; 29 is also the most an index can include beside the cluster, id and norm.
+- Why 2·√N clusters and probe 128 (issue 6): more, smaller clusters find more of a selfie's matches for the same faces read.
   Simulated in NumPy on the same synthetic faces (`bench/index_sim.py --faces 100000`, not part of `make bench`),
   reading about 3 % of 100,000 faces: 316 clusters (√N) found 0.94 of the selfie's own person's matches, 1,000
   clusters 0.98; but the k-means++ seeding and the build grow with K (2,000 clusters took 155 s of NumPy at
@@ -520,9 +536,12 @@ def replace_match(folder: Path, target: Path) -> None:
     text = target.read_text()
     match_lines, _ = match_section(load(folder, "match"))
     start, end = text.index("## 2. Match\n"), text.index("## 3. Web\n")
+    figures = load(folder, "match") or {}
+    commands = "; ".join(f"`{command}`" for command in figures.get("commands", ["bench/match_speed.py"]))
     note = (
         f"This section and the design below were rewritten on {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC "
-        "from a run of bench/match_speed.py alone (`bench/report.py RESULTS docs/performance.md --match-only`); "
+        f"from bench/match_speed.py alone ({commands}; then "
+        "`.venv/bin/python bench/report.py RESULTS docs/performance.md --match-only`); "
         "the other sections and the scale model keep the figures of their own run."
     )
     match_text = "\n".join([match_lines[0], "", note, *match_lines[1:]])

@@ -395,6 +395,11 @@ def projection_refresh(table: str, *, connection: BaseDatabaseWrapper) -> None:
         cursor.execute(f"UPDATE {table} SET {', '.join(assignments)}", params)  # noqa: S608 - names only
         # A second statement: SET expressions see the row as it was before.
         cursor.execute(f'UPDATE {table} SET "{PROJECTION_NORM_FIELD}" = {square}')  # noqa: S608 - names only
+        if connection.vendor == "postgresql":
+            # Rows stored in the same transaction leave deferred foreign-key
+            # checks pending, and PostgreSQL refuses to index a table with
+            # pending ones (the migrations add an index next): run them now.
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
 
 
 # An arbitrary constant naming Throwback's matching lock in PostgreSQL.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -145,8 +146,14 @@ def check_projection_file(app_configs: Any = None, **kwargs: Any) -> list[Error]
 
 
 @register(Tags.database)
-def check_projection_columns(app_configs: Any = None, **kwargs: Any) -> list[Error]:
-    """A sample of stored rows carries the projection of its encoding (`manage.py check --database default`)."""
+def check_projection_columns(
+    app_configs: Any = None, databases: Sequence[str] | None = None, **kwargs: Any
+) -> list[Error]:
+    """A sample of stored rows carries the projection of its encoding (`manage.py check --database default`).
+
+    Like Django's own database checks it reads only the databases it is
+    given: none on a plain `check` or `run_checks()`.
+    """
     import numpy as np
     from django.db import DatabaseError
 
@@ -160,12 +167,16 @@ def check_projection_columns(app_configs: Any = None, **kwargs: Any) -> list[Err
     except projection.ProjectionError:
         return []  # faces.E010 says why
     problems = []
-    for model in (FaceEncoding, ReferenceFace):
+    for alias, model in (
+        (alias, model) for alias in databases or () for model in (FaceEncoding, ReferenceFace)
+    ):
         try:
             rows = list(
-                model.objects.order_by("-id").values_list(
-                    *ENCODING_FIELDS, *PROJECTION_FIELDS, PROJECTION_NORM_FIELD
-                )[:PROJECTION_CHECK_ROWS]
+                model.objects.using(alias)
+                .order_by("-id")
+                .values_list(*ENCODING_FIELDS, *PROJECTION_FIELDS, PROJECTION_NORM_FIELD)[
+                    :PROJECTION_CHECK_ROWS
+                ]
             )
         except DatabaseError:
             return []  # not migrated yet: the migration fills the columns

@@ -183,7 +183,7 @@ def test_reprojecting_recomputes_columns_the_check_found_wrong(
     before = list(FaceEncoding.objects.using(using).order_by("id").values_list(*fields))
     FaceEncoding.objects.using(using).update(**dict.fromkeys(fields, 0.0))
     if using == "default":
-        (problem,) = checks.check_projection_columns()
+        (problem,) = checks.check_projection_columns(databases=["default"])
         assert problem.id == "faces.E011"
     if using == "default":
         stdout = io.StringIO()
@@ -196,7 +196,7 @@ def test_reprojecting_recomputes_columns_the_check_found_wrong(
     after = list(FaceEncoding.objects.using(using).order_by("id").values_list(*fields))
     np.testing.assert_allclose(np.asarray(after), np.asarray(before), rtol=0, atol=1e-6)
     if using == "default":
-        assert checks.check_projection_columns() == []
+        assert checks.check_projection_columns(databases=["default"]) == []
 
 
 def test_a_broken_projection_file_is_a_system_check_error(
@@ -368,7 +368,7 @@ def test_the_migration_fills_the_projection_of_existing_faces_and_references(
         )
         np.testing.assert_allclose(rows[:, :-1], expected, rtol=0, atol=1e-6)
         np.testing.assert_allclose(rows[:, -1], (expected**2).sum(axis=1), rtol=0, atol=1e-6)
-    assert checks.check_projection_columns() == []
+    assert checks.check_projection_columns(databases=["default"]) == []
 
 
 @pytest.fixture(autouse=True)

@@ -15,6 +15,12 @@ threshold cannot hold a match, so probing only the others is exact; the
 "exact pruning" column is the share of faces in clusters it cannot rule out.
 
     .venv/bin/python bench/index_sim.py --faces 100000 --clusters 316 632 1000
+    .venv/bin/python bench/index_sim.py --faces 1000000 --clusters 2000 4000 --reach 0.05 0.1 0.15
+
+With --reach (issue 15) it simulates the reach rule instead (faces.index.probe_clusters
+without the cap and the top-up): for each THROWBACK_FACE_INDEX_REACH, the
+clusters whose centroid is within threshold + reach, the faces they hold and
+the recall; k-means then trains on max(50,000, 25·K) faces.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ def main() -> int:
     parser.add_argument("--faces", type=int, default=100_000)
     parser.add_argument("--clusters", type=int, nargs="+", default=[316, 632, 1000])
     parser.add_argument("--queries", type=int, default=40)
+    parser.add_argument("--reach", type=float, nargs="+", help="simulate the reach rule at these reaches")
     args = parser.parse_args()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "throwback.settings")
     sys.path.insert(0, str(REPO))
@@ -59,6 +66,8 @@ def main() -> int:
     exact = [np.flatnonzero(((data - q) ** 2).sum(axis=1) <= threshold * threshold) for q in queries]
     own = [e[owners[e] == p] for e, p in zip(exact, query_people, strict=True)]
     out(f"{n:,} synthetic faces, {args.queries} selfies, {np.mean([len(e) for e in exact]):.1f} matches each")
+    if args.reach:
+        return simulate_reach(args, data, queries, exact, own)
     for k in args.clusters:
         started = time.monotonic()
         centroids = kmeans(data, k)
@@ -107,6 +116,55 @@ def main() -> int:
             ],
             rows,
         )
+    return 0
+
+
+def simulate_reach(
+    args: argparse.Namespace,
+    data: np.ndarray,
+    queries: np.ndarray,
+    exact: list[np.ndarray],
+    own: list[np.ndarray],
+) -> int:
+    """Faces read and recall of the reach rule per number of clusters and reach."""
+    from faces import index
+
+    threshold = 0.49
+    total, total_own = sum(len(e) for e in exact), sum(len(o) for o in own)
+    for k in args.clusters:
+        started = time.monotonic()
+        index.TRAIN_SAMPLE_MAX = max(50_000, 25 * k)
+        centroids = index.kmeans(data, k)
+        labels = index.nearest(data, centroids)
+        seconds = time.monotonic() - started
+        sizes = np.bincount(labels, minlength=k)
+        spread = np.sqrt(((data - centroids[labels]) ** 2).sum(axis=1))
+        rows = []
+        for reach in args.reach:
+            probed = read = found = found_own = 0
+            for q, e, o in zip(queries, exact, own, strict=True):
+                distance = np.sqrt(((centroids.astype(np.float64) - q) ** 2).sum(axis=1))
+                chosen_clusters = np.flatnonzero(distance <= threshold + reach)
+                chosen = np.isin(labels, chosen_clusters)
+                probed += len(chosen_clusters)
+                read += sizes[chosen_clusters].sum()
+                found += chosen[e].sum()
+                found_own += chosen[o].sum()
+            n = len(queries)
+            rows.append(
+                [
+                    reach,
+                    f"{probed / n:.0f}",
+                    f"{read / n:,.0f}",
+                    f"{found / total:.4f}",
+                    f"{found_own / total_own:.4f}",
+                ]
+            )
+        out()
+        out(
+            f"K = {k} clusters, k-means in {seconds:.0f} s; face to its centroid: median {np.median(spread):.3f}"
+        )
+        table(["reach", "clusters (mean)", "faces read (mean)", "recall all", "own"], rows)
     return 0
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.core.checks import Error, Warning, register
+from django.core.checks import Error, Tags, Warning, register
 
 
 @register()
@@ -117,4 +118,80 @@ def check_engine_options(app_configs: Any = None, **kwargs: Any) -> list[Warning
                 id="faces.W003",
             )
         )
+    return problems
+
+
+# Stored pc columns may differ from a fresh projection by float32 rounding only.
+PROJECTION_CHECK_TOLERANCE = 1e-4
+PROJECTION_CHECK_ROWS = 50
+
+
+@register()
+def check_projection_file(app_configs: Any = None, **kwargs: Any) -> list[Error]:
+    """The shipped projection (faces/projection.json) loads and fits the pc columns."""
+    from faces import projection
+
+    try:
+        projection.load()
+    except projection.ProjectionError as error:
+        return [
+            Error(
+                f"The face projection cannot be used: {error}",
+                hint="faces/projection.json is part of the code: restore it from the release "
+                "(bench/fit_projection.py --write refits it).",
+                id="faces.E010",
+            )
+        ]
+    return []
+
+
+@register(Tags.database)
+def check_projection_columns(
+    app_configs: Any = None, databases: Sequence[str] | None = None, **kwargs: Any
+) -> list[Error]:
+    """A sample of stored rows carries the projection of its encoding (`manage.py check --database default`).
+
+    Like Django's own database checks it reads only the databases it is
+    given: none on a plain `check` or `run_checks()`.
+    """
+    import numpy as np
+    from django.db import DatabaseError
+
+    from faces import projection
+    from faces.fields import ENCODING_FIELDS, PROJECTION_FIELDS, PROJECTION_NORM_FIELD
+    from faces.models import FaceEncoding
+    from members.models import ReferenceFace
+
+    try:
+        projection.axes()
+    except projection.ProjectionError:
+        return []  # faces.E010 says why
+    problems = []
+    for alias, model in (
+        (alias, model) for alias in databases or () for model in (FaceEncoding, ReferenceFace)
+    ):
+        try:
+            rows = list(
+                model.objects.using(alias)
+                .order_by("-id")
+                .values_list(*ENCODING_FIELDS, *PROJECTION_FIELDS, PROJECTION_NORM_FIELD)[
+                    :PROJECTION_CHECK_ROWS
+                ]
+            )
+        except DatabaseError:
+            return []  # not migrated yet: the migration fills the columns
+        if not rows:
+            continue
+        values = np.asarray(rows, dtype=np.float64)
+        coordinates = projection.project(values[:, : len(ENCODING_FIELDS)])
+        stored = values[:, len(ENCODING_FIELDS) :]
+        expected = np.concatenate([coordinates, (coordinates**2).sum(axis=1)[:, None]], axis=1)
+        if np.abs(stored - expected).max() > PROJECTION_CHECK_TOLERANCE:
+            problems.append(
+                Error(
+                    f"{model._meta.db_table}: the projection columns (pc0 …) do not match faces/projection.json",
+                    hint="Matches could be missed. Run `manage.py build_face_index --reproject` to recompute them.",
+                    id="faces.E011",
+                )
+            )
     return problems

@@ -8,8 +8,14 @@ import numpy as np
 from django.db import models
 from django.db.backends.base.base import BaseDatabaseWrapper
 
+from faces.projection import PROJECTION_SIZE, stored
+
 ENCODING_SIZE = 128
 ENCODING_FIELDS = tuple(f"field{i}" for i in range(ENCODING_SIZE))
+# The encoding's coordinates on the principal axes of faces/projection.py,
+# and the sum of their squares.
+PROJECTION_FIELDS = tuple(f"pc{i}" for i in range(PROJECTION_SIZE))
+PROJECTION_NORM_FIELD = "pc_norm2"
 
 
 class RealField(models.FloatField):  # type: ignore[type-arg]
@@ -47,3 +53,28 @@ class EncodingModel(models.Model):
 
 for _column in ENCODING_FIELDS:
     EncodingModel.add_to_class(_column, RealField())
+
+
+class ProjectedEncodingModel(EncodingModel):
+    """Abstract base: the encoding, its projection pc0 … and pc_norm2 (faces/projection.py).
+
+    The distance SQL compares the projection first, an exact pre-filter, so
+    `set_encoding` always sets both; rows written without it (raw SQL,
+    COPY) must fill the pc columns too (faces.matching.projection_refresh).
+    """
+
+    class Meta:
+        abstract = True
+
+    def set_encoding(self, vector: Sequence[float] | np.ndarray) -> None:
+        super().set_encoding(vector)
+        # Rounded to float32 here, as the column stores them: a value too small
+        # for `real` becomes 0 (or a subnormal) instead of an error.
+        coordinates, square = stored(self.encoding)
+        for column, value in zip(PROJECTION_FIELDS, coordinates, strict=True):
+            setattr(self, column, value)
+        setattr(self, PROJECTION_NORM_FIELD, square)
+
+
+for _column in (*PROJECTION_FIELDS, PROJECTION_NORM_FIELD):
+    ProjectedEncodingModel.add_to_class(_column, RealField())

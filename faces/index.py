@@ -4,12 +4,22 @@ Comparing a selfie with every stored face reads the whole face table (about
 2.5 s at a million faces). The index splits the faces into clusters around
 k-means centroids (`FaceCluster`, the same 128 `real` columns) and records
 each face's nearest centroid in `FaceEncoding.cluster`. A selfie is then
-compared with its THROWBACK_FACE_INDEX_PROBE nearest centroids first and
-with the faces of those clusters only, plus every face not yet assigned, so
-a face stored since the last build is always found. For the faces it
-compares, the answer is exactly the full query's; what it can miss is a face
-within the threshold whose cluster was not probed (measured in
-docs/performance.md).
+compared with the centroids first and with the faces of the clusters within
+its reach only, plus every face not yet assigned, so a face stored since
+the last build is always found. For the faces it compares, the answer is
+exactly the full query's; what it can miss is a face within the threshold
+whose cluster was not probed (measured in docs/performance.md).
+
+The reach rule: a match f of the selfie q lies within the threshold t of q,
+and its centroid c within the cluster's spread ρ of f, so |q - c| ≤ t + ρ.
+The index probes every cluster whose centroid is within t +
+THROWBACK_FACE_INDEX_REACH of the selfie, nearest first, at most
+THROWBACK_FACE_INDEX_PROBE of them. A fixed probe count reads as many clusters
+for a selfie in a crowded part of the face space (where its matches spread
+over many clusters) as for a lonely one; the reach reads more where more
+clusters can hold matches and fewer elsewhere. With REACH ≥ the largest
+cluster radius it would be exact; in 128 dimensions that is the whole index,
+so REACH is a measured trade-off (docs/performance.md).
 
 `face_index_build()` (manage.py build_face_index) trains the centroids with
 NumPy on the stored faces and assigns every face; `faces_assign()` assigns
@@ -49,6 +59,13 @@ class IndexBuild:
     seconds: float
 
 
+# A selfie with fewer centroids within its reach (few, wide clusters; or far from
+# every stored face) still probes this many clusters, topped up with the nearest
+# by projected distance: at 10,000 faces in 200 clusters a reach that held one or
+# two centroids missed matches the nearest eight held (docs/performance.md).
+PROBE_LEAST = 8
+
+
 def faces_near(
     vector: Sequence[float] | np.ndarray, *, threshold: float, using: str = "default"
 ) -> list[tuple[int, float]]:
@@ -58,10 +75,30 @@ def faces_near(
     otherwise (and with no centroids) the exact query over every face.
     """
     if settings.THROWBACK_FACE_INDEX:
-        clusters = matching.nearest_clusters(vector, count=settings.THROWBACK_FACE_INDEX_PROBE, using=using)
+        clusters = probe_clusters(vector, threshold=threshold, using=using)
         if clusters:
             return matching.faces_near(vector, threshold=threshold, using=using, clusters=clusters)
     return matching.faces_near(vector, threshold=threshold, using=using)
+
+
+def probe_clusters(
+    vector: Sequence[float] | np.ndarray, *, threshold: float, using: str = "default"
+) -> list[int]:
+    """The clusters the reach rule probes for a selfie (none before the first build).
+
+    Those within reach, nearest first, at most THROWBACK_FACE_INDEX_PROBE;
+    then, if fewer than PROBE_LEAST, the nearest others by projected distance.
+    """
+    reach = threshold + settings.THROWBACK_FACE_INDEX_REACH
+    most = settings.THROWBACK_FACE_INDEX_PROBE
+    clusters = matching.clusters_within(vector, reach=reach, most=most, using=using)
+    least = min(PROBE_LEAST, most)
+    if len(clusters) < least:
+        # Nearest by the projection only: a floor need not be exact, and a
+        # full scan of the centroids' 128 columns would cost more than the probe.
+        nearest = matching.clusters_nearest_projected(vector, count=least, using=using)
+        clusters += [cluster for cluster in nearest if cluster not in clusters][: least - len(clusters)]
+    return clusters
 
 
 def faces_assign(face_ids: Sequence[int], *, using: str = "default") -> None:
@@ -152,6 +189,23 @@ def table_cluster(*, using: str = "default") -> bool:
         cursor.execute(f'CLUSTER {table} USING "{name}"')
         cursor.execute(f"ANALYZE {table}")
     return True
+
+
+def projection_refresh(*, using: str = "default") -> int:
+    """Recompute the pc columns of every face, centroid and reference from their encodings.
+
+    Needed only when faces/projection.json changed (the system check
+    faces.E011 says so); holds the match lock so no match runs on half-updated
+    columns. Returns the rows updated.
+    """
+    from members.models import ReferenceFace
+
+    models = (FaceEncoding, FaceCluster, ReferenceFace)
+    with transaction.atomic(using=using):
+        matching.match_lock(using=using)
+        for model in models:
+            matching.projection_refresh(model._meta.db_table, connection=connections[using])
+        return sum(model.objects.using(using).count() for model in models)
 
 
 def face_index_drop(*, using: str = "default") -> int:

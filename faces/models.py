@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Exists, F, OuterRef, Q
 
-from faces.fields import EncodingModel
+from faces.fields import PROJECTION_FIELDS, PROJECTION_NORM_FIELD, ProjectedEncodingModel
 
 
 class Album(models.Model):
@@ -116,7 +116,7 @@ class Photo(models.Model):
         return f"{self.album} / {self.source_id}"
 
 
-class FaceCluster(EncodingModel):
+class FaceCluster(ProjectedEncodingModel):
     """A k-means centroid of the stored faces: one list of the face index.
 
     Built by `manage.py build_face_index` (faces/index.py); a selfie is
@@ -132,7 +132,7 @@ class FaceCluster(EncodingModel):
         return f"face cluster {self.pk} ({self.size} faces)"
 
 
-class FaceEncoding(EncodingModel):
+class FaceEncoding(ProjectedEncodingModel):
     """One face detected in a photo: its box (original pixels) and 128-d encoding."""
 
     photo = models.ForeignKey(Photo, on_delete=models.CASCADE, related_name="faces")
@@ -144,6 +144,17 @@ class FaceEncoding(EncodingModel):
     cluster = models.ForeignKey(
         FaceCluster, null=True, blank=True, on_delete=models.SET_NULL, related_name="faces"
     )
+
+    class Meta:
+        indexes = [
+            # A probe of the face index reads its clusters' ids and projections
+            # from this index alone (PostgreSQL; elsewhere it is on cluster only).
+            models.Index(
+                fields=["cluster"],
+                include=["id", PROJECTION_NORM_FIELD, *PROJECTION_FIELDS],
+                name="face_cluster_projection",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"face {self.pk} in photo {self.photo_id}"

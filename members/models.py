@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 
-from faces.fields import EncodingModel
+from faces.fields import PROJECTION_FIELDS, PROJECTION_NORM_FIELD, ProjectedEncodingModel
 
 
 class Member(AbstractUser):
@@ -35,7 +35,7 @@ class ReferenceFaceQuerySet(models.QuerySet["ReferenceFace"]):
         return self.filter(kind=ReferenceFace.Kind.SELFIE)
 
 
-class ReferenceFace(EncodingModel):
+class ReferenceFace(ProjectedEncodingModel):
     """A face a member is matched with: an uploaded selfie, or one Throwback derived from them.
 
     Selfies carry the image and the box of their one face. The other kinds
@@ -80,6 +80,15 @@ class ReferenceFace(EncodingModel):
                 fields=["member", "source_face"],
                 condition=models.Q(source_face__isnull=False),
                 name="reference_unique_member_source_face",
+            ),
+        ]
+        indexes = [
+            # A new face is compared with every reference's projection read from
+            # this index alone (PostgreSQL; elsewhere it is on id only).
+            models.Index(
+                fields=["id"],
+                include=["match_limit", PROJECTION_NORM_FIELD, *PROJECTION_FIELDS],
+                name="reference_projection",
             ),
         ]
 

@@ -214,10 +214,12 @@ def test_build_face_index_command_clusters_the_table_on_request() -> None:
 def test_build_face_index_command_reports_and_drops() -> None:
     grouped_faces()
     stdout = io.StringIO()
-    with override_settings(THROWBACK_FACE_INDEX_PROBE=2):
+    with override_settings(THROWBACK_FACE_INDEX_PROBE=2, THROWBACK_FACE_INDEX_REACH=0.15):
         call_command("build_face_index", "--clusters", "3", stdout=stdout)
     assert stdout.getvalue().startswith("Face index built: 18 faces in 3 clusters in ")
-    assert stdout.getvalue().endswith(" s; a selfie probes 2 clusters; index on.\n")
+    assert stdout.getvalue().endswith(
+        " s; a selfie probes the clusters within its limit + 0.15 (at most 2); index on.\n"
+    )
     stdout = io.StringIO()
     call_command("build_face_index", "--drop", stdout=stdout)
     assert stdout.getvalue() == "Face index removed (3 clusters); every face is compared again.\n"

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from faces import matching
 from faces.fields import ENCODING_SIZE
 from faces.models import FaceEncoding, Match
+from faces.projection import PROJECTION_SIZE
 from members.models import ReferenceFace
 from tests.factories import AlbumFactory, MemberFactory, PhotoFactory, face_with
 
@@ -170,12 +171,13 @@ def test_no_input_changes_the_sql_text(
         _captured_sql(using, lambda: matching.faces_near(probe, threshold=threshold, using=using)) == baseline
     )
     ((template, count),) = baseline
-    assert count == 4 * ENCODING_SIZE + 1 and template.count("%s") == count
+    # The 128 values twice in SELECT and WHERE, the projection's once, the two limits.
+    assert count == 4 * ENCODING_SIZE + PROJECTION_SIZE + 2 and template.count("%s") == count
     restricted = _captured_sql(
         using, lambda: matching.faces_near(probe, threshold=threshold, using=using, face_ids=ids)
     )
     ((sql, count),) = restricted
-    assert count == 4 * ENCODING_SIZE + len(ids) + 1 and sql.count("%s") == count
+    assert count == 4 * ENCODING_SIZE + PROJECTION_SIZE + len(ids) + 2 and sql.count("%s") == count
     assert sql == template.replace("WHERE ", "WHERE f.id IN (" + ", ".join(["%s"] * len(ids)) + ") AND ")
     for text in (repr(float(threshold)), *(str(i) for i in ids if i > 128)):
         assert text not in template
@@ -197,7 +199,9 @@ def test_no_stored_face_changes_the_reference_sql_text(
     )
     ((template, count),) = near
     assert [sql for sql, _ in near] == [sql for sql, _ in baseline]
-    assert count == len(stored) * (4 * ENCODING_SIZE + 2) and template.count("%s") == count
+    # Per face: its id, the 128 values twice (one distance), the projection once,
+    # widen² and the offset in the projected bound, widen² in the exact one.
+    assert count == len(stored) * (2 * ENCODING_SIZE + PROJECTION_SIZE + 4) and template.count("%s") == count
     for text in (repr(float(threshold)), *(repr(float(v)) for vec in stored for v in vec if abs(v) > 1e-3)):
         assert text not in template
 

@@ -345,11 +345,14 @@ MIDDLEWARE.insert(
     "throwback.middleware.ContentSecurityPolicyMiddleware",
 )
 # --- Face index (issue 6: matching speed) ------------------------------------
-# A selfie is compared with the faces of its THROWBACK_FACE_INDEX_PROBE nearest
-# k-means clusters (and all unassigned faces) once `manage.py build_face_index`
-# has run; off, or before the first build, every face is compared.
+# A selfie is compared with the faces of the k-means clusters whose centroid
+# lies within its limit + THROWBACK_FACE_INDEX_REACH, at most
+# THROWBACK_FACE_INDEX_PROBE of them, nearest first (and all unassigned faces)
+# once `manage.py build_face_index` has run; off, or before the first build,
+# every face is compared (faces/index.py).
 THROWBACK_FACE_INDEX = env_bool("THROWBACK_FACE_INDEX", True)
-THROWBACK_FACE_INDEX_PROBE = env_int("THROWBACK_FACE_INDEX_PROBE", 128, minimum=1)
+THROWBACK_FACE_INDEX_REACH = env_float("THROWBACK_FACE_INDEX_REACH", 0.1, minimum=0.0, maximum=2.0)
+THROWBACK_FACE_INDEX_PROBE = env_int("THROWBACK_FACE_INDEX_PROBE", 1000, minimum=1)
 
 # The association's website (concrexit) photos API.
 THALIA_API_URL = env_str("THALIA_API_URL", "https://thalia.nu").rstrip("/")

@@ -7,7 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from faces.index import face_index_build, face_index_drop
+from faces.index import face_index_build, face_index_drop, projection_refresh
 
 
 class Command(BaseCommand):
@@ -32,8 +32,18 @@ class Command(BaseCommand):
         parser.add_argument(
             "--drop", action="store_true", help="remove the index: every face is compared again"
         )
+        parser.add_argument(
+            "--reproject",
+            action="store_true",
+            help="only recompute every face's and reference's projection columns (pc0 …) from its encoding, "
+            "after faces/projection.json changed (system check faces.E011)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["reproject"]:
+            rows = projection_refresh()
+            self.stdout.write(f"Projection recomputed for {rows:,} faces, centroids and references.")
+            return
         if options["drop"]:
             removed = face_index_drop()
             self.stdout.write(f"Face index removed ({removed} clusters); every face is compared again.")
@@ -46,5 +56,6 @@ class Command(BaseCommand):
         state = "on" if settings.THROWBACK_FACE_INDEX else "off (THROWBACK_FACE_INDEX=false)"
         self.stdout.write(
             f"Face index built: {build.faces:,} faces in {build.clusters:,} clusters in {build.seconds:.1f} s; "
-            f"a selfie probes {settings.THROWBACK_FACE_INDEX_PROBE} clusters; index {state}."
+            f"a selfie probes the clusters within its limit + {settings.THROWBACK_FACE_INDEX_REACH} "
+            f"(at most {settings.THROWBACK_FACE_INDEX_PROBE}); index {state}."
         )

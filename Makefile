@@ -41,8 +41,9 @@ run: install
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	@if [ -n "$(PHOTOS)" ]; then $(BIN)/python manage.py import_albums --folder "$(PHOTOS)"; fi
 	@echo "Throwback on http://127.0.0.1:$(PORT)/ (create an account there, or: $(BIN)/python manage.py createsuperuser)"
-	THROWBACK_ALLOW_SIGNUP=$${THROWBACK_ALLOW_SIGNUP:-true} $(BIN)/gunicorn throwback.wsgi \
-	  --bind 127.0.0.1:$(PORT) --workers 2 --timeout 120 --no-control-socket --access-logfile -
+	@# gunicorn.conf.py: gthread workers, and the selfie encoder (manage.py run_encoder) beside them.
+	THROWBACK_ALLOW_SIGNUP=$${THROWBACK_ALLOW_SIGNUP:-true} GUNICORN_BIND=127.0.0.1:$(PORT) \
+	  $(BIN)/gunicorn throwback.wsgi
 
 # Lint and type checks first (they take seconds), then every test.
 test: lint browser

@@ -10,8 +10,10 @@ THROWBACK_ENCODERS) beside the web workers and restarts it when it dies.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
+from collections.abc import Callable
 from types import TracebackType
 
 from django.conf import settings
@@ -59,21 +61,33 @@ class _Heartbeat:
 class Encoder:
     """One encoder process's loop; `stop` (set by SIGTERM/SIGINT) ends it after the current upload."""
 
-    def __init__(self, *, stop: threading.Event | None = None) -> None:
+    def __init__(self, *, stop: threading.Event | None = None, parent_pid: int | None = None) -> None:
         self.owner = claim_token()
         self.stop = stop or threading.Event()
+        self.parent_pid = parent_pid
         self.analysed = 0
 
-    def run(self, *, until_idle: bool = False) -> int:
+    def _orphaned(self) -> bool:
+        """Whether the process that started this encoder (gunicorn's master) is gone."""
+        return self.parent_pid is not None and os.getppid() != self.parent_pid
+
+    def run(self, *, until_idle: bool = False, ready: Callable[[], None] | None = None) -> int:
         """Analyse uploads until stopped (or, `until_idle`, until none is queued); returns how many.
 
-        A lost database connection is logged and retried, so the encoder
-        outlives a database restart.
+        `ready` is called once dlib's models are loaded. A lost database
+        connection is logged and retried, so the encoder outlives a database
+        restart.
         """
         engine.warm_up()
-        logger.info("selfie encoder %s ready", self.owner)
+        if ready is not None:
+            ready()
         last_recover = 0.0
         while not self.stop.is_set():
+            if self._orphaned():
+                logger.warning(
+                    "selfie encoder %s: its parent %s is gone; stopping", self.owner, self.parent_pid
+                )
+                break
             try:
                 if time.monotonic() - last_recover >= RECOVER_EVERY_S:
                     selfies.selfie_uploads_recover(now=timezone.now())

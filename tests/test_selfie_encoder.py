@@ -353,7 +353,49 @@ def test_deleting_my_data_takes_waiting_uploads_and_their_files(queued: None, ex
 
 def test_the_encoder_stops_cleanly_on_sigterm(queued: None, tmp_path: Path, encoders) -> None:  # type: ignore[no-untyped-def]
     encoder = encoders()
-    time.sleep(1)
+    log = tmp_path / "encoder-0.log"
+    until(lambda: " ready\n" in log.read_text(), "the encoder to load its models")
     encoder.send_signal(signal.SIGTERM)
     assert encoder.wait(timeout=WAIT_S) == 0
-    assert (tmp_path / "encoder-0.log").read_text().endswith("Analysed 0 selfie uploads\n")
+    assert log.read_text().endswith("Analysed 0 selfie uploads\n")
+
+
+def test_uploads_past_the_hourly_limit_are_refused_with_429_and_retry_after(
+    queued: None, settings, examples: Path
+) -> None:  # type: ignore[no-untyped-def]
+    settings.THROWBACK_UPLOADS_PER_HOUR = 2
+    client, member = member_client("eager")
+    other, _ = member_client("other")
+    selfie = (examples / "obama.jpg").read_bytes()
+    assert [upload(client, selfie).status_code for _ in range(2)] == [202, 202]
+
+    refused = upload(client, selfie)
+
+    assert refused.status_code == 429
+    assert 3500 <= int(refused["Retry-After"]) <= 3601
+    assert refused.json() == {
+        "error": "You have uploaded 2 selfies in the last hour. Please wait 60 minutes before uploading another.",
+        "code": "rate_limited",
+    }
+    assert SelfieUpload.objects.filter(member=member).count() == 2
+    assert upload(other, selfie).status_code == 202  # one member's limit is theirs alone
+
+
+def test_refused_uploads_count_towards_the_hourly_limit_and_the_form_says_so(
+    queued: None, settings, examples: Path
+) -> None:  # type: ignore[no-untyped-def]
+    settings.THROWBACK_UPLOADS_PER_HOUR = 1
+    member = MemberFactory(username="eager")
+    SelfieUpload.objects.create(member=member, state="refused", code="no_face", message="No face.")
+    client = Client()
+    client.force_login(member)
+
+    with (examples / "obama.jpg").open("rb") as file:
+        page = client.post("/references/", {"image": file})
+
+    assert page.status_code == 200
+    assert (
+        '<p class="error" role="alert">You have uploaded 1 selfie in the last hour. '
+        "Please wait 60 minutes before uploading another.</p>"
+    ) in page.content.decode()
+    assert SelfieUpload.objects.filter(member=member).count() == 1

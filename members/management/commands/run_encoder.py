@@ -29,6 +29,12 @@ class Command(BaseCommand):
             action="store_true",
             help="Stop once no upload is waiting (for scripts and cron), instead of waiting for more.",
         )
+        parser.add_argument(
+            "--parent-pid",
+            type=int,
+            default=None,
+            help="Stop when this process (gunicorn's master, which passes it) is no longer the parent.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         stop = threading.Event()
@@ -38,5 +44,9 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGTERM, request_stop)
         signal.signal(signal.SIGINT, request_stop)
-        analysed = Encoder(stop=stop).run(until_idle=options["until_idle"])
+        encoder = Encoder(stop=stop, parent_pid=options["parent_pid"])
+        analysed = encoder.run(
+            until_idle=options["until_idle"],
+            ready=lambda: self.stdout.write(f"Selfie encoder {encoder.owner} ready", ending="\n"),
+        )
         self.stdout.write(f"Analysed {analysed} selfie uploads")

@@ -119,7 +119,7 @@ def _check_member_limits(member: Member) -> None:
             retry_after_s = max(1, int((recent[-1] + RATE_WINDOW - now).total_seconds()) + 1)
             minutes = -(-retry_after_s // 60)
             raise services.UploadsThrottled(
-                f"You have uploaded {per_hour} selfies in the last hour. "
+                f"You have uploaded {per_hour} selfie{'s' if per_hour != 1 else ''} in the last hour. "
                 f"Please wait {minutes} minute{'s' if minutes != 1 else ''} before uploading another.",
                 retry_after_s=retry_after_s,
             )

@@ -185,7 +185,8 @@ def reference_add(*, member: Member, data: bytes, encode_in: str | None = None) 
         raise ReferenceLimitReached()
     options = engine_options(selfie=True)
     try:
-        image = engine.load_image(data, max_pixels=options.max_pixels)
+        # Decoded at no more than about twice the stored size: the rest would be thrown away.
+        image = engine.load_image(data, max_pixels=options.max_pixels, max_side_px=SELFIE_STORED_MAX_SIDE_PX)
     except engine.ImageTooLarge as exc:
         raise UploadTooLarge("This image has too many pixels; please upload a smaller photo.") from exc
     except engine.NotAnImage as exc:

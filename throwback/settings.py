@@ -329,8 +329,9 @@ THROWBACK_ENCODER_POLL_SECONDS = env_float("THROWBACK_ENCODER_POLL_SECONDS", 0.2
 THROWBACK_UPLOAD_MAX_MB = env_int("THROWBACK_UPLOAD_MAX_MB", 10, minimum=1)
 THROWBACK_MAX_IMAGE_PIXELS = env_int("THROWBACK_MAX_IMAGE_PIXELS", 50_000_000, minimum=1)
 THROWBACK_MAX_REFERENCES = env_int("THROWBACK_MAX_REFERENCES", 5, minimum=1)
-# Selfie uploads per member in any hour (refused uploads count too); 0: no limit.
-THROWBACK_UPLOADS_PER_HOUR = env_int("THROWBACK_UPLOADS_PER_HOUR", 20, minimum=0)
+# Selfie uploads per member in any hour (refused uploads count too: a photo
+# without a face costs the encoder tens of seconds of CPU); 0: no limit.
+THROWBACK_UPLOADS_PER_HOUR = env_int("THROWBACK_UPLOADS_PER_HOUR", 10, minimum=0)
 # Import: encoding processes (0 = one per CPU core).
 THROWBACK_IMPORT_WORKERS = env_int("THROWBACK_IMPORT_WORKERS", 0, minimum=0)
 # Import: a photo claimed by a run or Celery worker for longer than this is

@@ -62,7 +62,7 @@ clean:
 	rm -rf $(VENV) data/db.sqlite3 data/media data/static
 
 # --- Benchmarks (issue 6) ----------------------------------------------------
-# Import, match and web benchmarks (bench/), then docs/performance.md with the
+# Import, match, web and burst-of-uploads benchmarks (bench/), then docs/performance.md with the
 # scale model. Uses dedicated throwback_bench_* databases on the server in
 # DATABASE_URL (default TEST_DATABASE_URL's), never the test or demo database.
 # About 10 minutes on 2 idle cores (05:00-05:10 UTC on 2026-11-26); run it when the machine is quiet.
@@ -73,5 +73,6 @@ bench: install
 	  ../$(BIN)/python import_speed.py --workers 1 2 --json $(abspath $(BENCH_RESULTS))/import.json && \
 	  ../$(BIN)/python match_speed.py --json $(abspath $(BENCH_RESULTS))/match.json && \
 	  ../$(BIN)/python web_speed.py --json $(abspath $(BENCH_RESULTS))/web.json && \
+	  ../$(BIN)/python burst.py --json $(abspath $(BENCH_RESULTS))/burst.json && \
 	  ../$(BIN)/python report.py $(abspath $(BENCH_RESULTS)) ../docs/performance.md
 	@echo "Wrote docs/performance.md"

@@ -60,17 +60,21 @@
     return form.dataset.statusPage.replace(/0\/$/, id + "/");
   }
 
+  // The JSON body of an answer, or null (an HTML error page from a proxy, say).
+  function answer(request) {
+    try {
+      return JSON.parse(request.responseText);
+    } catch (ignored) {
+      return null;
+    }
+  }
+
   // Asks the status URL until the analysis has ended, then shows its outcome.
   function poll(url) {
     var request = new XMLHttpRequest();
     request.open("GET", url);
     request.addEventListener("load", function () {
-      var body = null;
-      try {
-        body = JSON.parse(request.responseText);
-      } catch (ignored) {
-        body = null;
-      }
+      var body = answer(request);
       if (request.status !== 200 || !body) {
         done();
         show("We lost track of your selfie (HTTP " + request.status + "). Reload the page to see whether it was added.", true);
@@ -120,12 +124,7 @@
       show("Uploaded. Analysing your selfie…", false);
     });
     request.addEventListener("load", function () {
-      var body = null;
-      try {
-        body = JSON.parse(request.responseText);
-      } catch (ignored) {
-        body = null;
-      }
+      var body = answer(request);
       if (request.status === 202 && body && body.id) {
         show("Analysing your selfie…", false);
         poll(request.getResponseHeader("Location"));

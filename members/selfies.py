@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import logging
+import threading
 import time
 import uuid
 import warnings
@@ -275,18 +276,48 @@ def selfie_uploads_recover(*, now: dt.datetime) -> int:
     return changed
 
 
+class _Waiters:
+    """How many requests of this process wait for an analysis now (THROWBACK_SELFIE_WAITERS at most)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.count = 0
+
+    def enter(self) -> bool:
+        with self.lock:
+            if self.count >= settings.THROWBACK_SELFIE_WAITERS:
+                return False
+            self.count += 1
+            return True
+
+    def leave(self) -> None:
+        with self.lock:
+            self.count -= 1
+
+
+_waiters = _Waiters()
+
+
 def selfie_upload_wait(*, upload_id: int, timeout_s: float) -> SelfieUpload | None:
     """The upload once it is done or refused, or as it is after `timeout_s`; None when it is gone.
 
     For `POST /api/references/` without `Prefer: respond-async`: the request
-    waits in a gunicorn thread (gthread), not a whole worker.
+    waits in a gunicorn thread (gthread), not a whole worker. At most
+    THROWBACK_SELFIE_WAITERS requests of a process wait at once, so a burst
+    of such uploads leaves threads for the pages: beyond them the upload is
+    returned as it is at once (the API then answers 202 with the status URL).
     """
-    deadline = time.monotonic() + timeout_s
-    while True:
-        upload = SelfieUpload.objects.filter(pk=upload_id).first()
-        if upload is None or not upload.pending or time.monotonic() >= deadline:
-            return upload
-        time.sleep(WAIT_POLL_S)
+    if not _waiters.enter():
+        return SelfieUpload.objects.filter(pk=upload_id).first()
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            upload = SelfieUpload.objects.filter(pk=upload_id).first()
+            if upload is None or not upload.pending or time.monotonic() >= deadline:
+                return upload
+            time.sleep(WAIT_POLL_S)
+    finally:
+        _waiters.leave()
 
 
 def member_upload(*, member: Member, upload_id: int) -> SelfieUpload | None:

@@ -399,3 +399,19 @@ def test_refused_uploads_count_towards_the_hourly_limit_and_the_form_says_so(
         "Please wait 60 minutes before uploading another.</p>"
     ) in page.content.decode()
     assert SelfieUpload.objects.filter(member=member).count() == 1
+
+
+def test_without_a_preference_an_upload_beyond_the_waiting_requests_is_answered_202_at_once(
+    queued: None, settings, examples: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """THROWBACK_SELFIE_WAITERS bounds the threads that wait; the upload is queued, not lost."""
+    settings.THROWBACK_SELFIE_WAITERS = 0
+    client, member = member_client("barack")
+
+    response = upload(client, (examples / "obama.jpg").read_bytes(), prefer=None)
+
+    row = SelfieUpload.objects.get(member=member)
+    assert response.status_code == 202
+    assert "Preference-Applied" not in response
+    assert response["Location"] == f"/api/references/uploads/{row.pk}/"
+    assert (response.json()["state"], row.state) == ("queued", "queued")

@@ -317,6 +317,9 @@ THROWBACK_SELFIE_QUEUE_MAX = env_int("THROWBACK_SELFIE_QUEUE_MAX", 100, minimum=
 # "encoder": how long `POST /api/references/` without `Prefer: respond-async`
 # waits for the analysis before answering 202 with the status URL instead.
 THROWBACK_SELFIE_WAIT_SECONDS = env_int("THROWBACK_SELFIE_WAIT_SECONDS", 120, minimum=1)
+# ... and at most this many such requests of one web worker wait at once (the
+# rest answer 202 at once), so a burst of them leaves threads for the pages.
+THROWBACK_SELFIE_WAITERS = env_int("THROWBACK_SELFIE_WAITERS", 4, minimum=0)
 # An encoder renews its claim on an upload every third of this; a claim not
 # renewed for this long belonged to an encoder that died, and is queued again
 # (THROWBACK_ENCODER_ATTEMPTS analyses in all), then refused.

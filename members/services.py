@@ -431,29 +431,33 @@ def face_data_purge(*, now: dt.datetime) -> PurgeSummary:
 
 
 SELFIE_FOLDER = "references"
+UPLOAD_FOLDER = "uploads"  # SelfieUpload files until their analysis ends (members/selfies.py)
 
 
 def selfie_files_sweep(*, now: dt.datetime) -> int:
-    """Delete selfie files that no reference points to, once older than the grace period.
+    """Delete selfie and upload files that no row points to, once older than the grace period.
 
-    They are left behind when deleting a file failed after its reference was
-    deleted (storage down). Files younger than THROWBACK_SELFIE_FILE_GRACE_HOURS
-    are kept: an upload stores its file just before its row is committed.
-    Returns how many files were deleted.
+    They are left behind when deleting a file failed after its row was
+    deleted or its analysis ended (storage down). Files younger than
+    THROWBACK_SELFIE_FILE_GRACE_HOURS are kept: an upload stores its file
+    just before its row is committed. Returns how many files were deleted.
     """
-    try:
-        _, files = default_storage.listdir(SELFIE_FOLDER)
-    except FileNotFoundError:
-        return 0
     cutoff = now - dt.timedelta(hours=settings.THROWBACK_SELFIE_FILE_GRACE_HOURS)
-    known = set(ReferenceFace.objects.values_list("image", flat=True))
     deleted = 0
-    for file in sorted(files):
-        name = f"{SELFIE_FOLDER}/{file}"
-        if name in known or default_storage.get_modified_time(name) >= cutoff:
+    for folder, known in (
+        (SELFIE_FOLDER, set(ReferenceFace.objects.values_list("image", flat=True))),
+        (UPLOAD_FOLDER, set(SelfieUpload.objects.values_list("file", flat=True))),
+    ):
+        try:
+            _, files = default_storage.listdir(folder)
+        except FileNotFoundError:
             continue
-        default_storage.delete(name)
-        deleted += 1
+        for file in sorted(files):
+            name = f"{folder}/{file}"
+            if name in known or default_storage.get_modified_time(name) >= cutoff:
+                continue
+            default_storage.delete(name)
+            deleted += 1
     return deleted
 
 

@@ -1,6 +1,8 @@
 # syntax=docker/dockerfile:1
-# Throwback: gunicorn serving throwback.wsgi on port 8000; data (SQLite
-# database, media) under /data. See README.md ("Docker") and docs/deployment.md.
+# Throwback: gunicorn serving throwback.wsgi on port 8000 with gunicorn.conf.py
+# (gthread workers, and the selfie encoder it starts and restarts); data
+# (SQLite database, media) under /data. See README.md ("Docker") and
+# docs/deployment.md.
 #
 #   docker build -t throwback .
 #   docker run -p 8000:8000 -v throwback-data:/data -e SECRET_KEY=… throwback
@@ -19,7 +21,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_ROOT_USER_ACTION=ignore \
     THROWBACK_DATA_DIR=/data \
     STATIC_ROOT=/app/staticfiles \
+    GUNICORN_BIND=0.0.0.0:8000 \
     GUNICORN_WORKERS=2 \
+    GUNICORN_THREADS=8 \
+    THROWBACK_ENCODERS=1 \
     THROWBACK_MIGRATE=true
 
 WORKDIR /app
@@ -58,8 +63,10 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
 # Migrations run before the command when THROWBACK_MIGRATE is true/1/yes/on
 # (the default). Set THROWBACK_MIGRATE=false for one-off commands, and when
 # several containers start at once and migrate in a separate step.
-# Any command can replace gunicorn, e.g. `python manage.py import_albums`.
-# --no-control-socket: gunicorn would otherwise try to create its gunicornc
-# socket under $HOME, which this user does not have.
+# Any command can replace gunicorn, e.g. `python manage.py import_albums`, or
+# `python manage.py run_encoder` for an encoder container of its own (then set
+# THROWBACK_ENCODERS=0 on the web container). gunicorn reads gunicorn.conf.py
+# from /app: bind address, workers, threads, the encoder and, since this user
+# has no home directory, no control socket.
 ENTRYPOINT ["/bin/sh", "-c", "set -e; case \"$THROWBACK_MIGRATE\" in true|1|yes|on) python manage.py migrate --noinput ;; esac; exec \"$@\"", "throwback-entrypoint"]
-CMD ["/bin/sh", "-c", "exec gunicorn throwback.wsgi --bind 0.0.0.0:8000 --workers \"$GUNICORN_WORKERS\" --timeout 120 --access-logfile - --no-control-socket"]
+CMD ["gunicorn", "throwback.wsgi"]

@@ -41,8 +41,9 @@ run: install
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	@if [ -n "$(PHOTOS)" ]; then $(BIN)/python manage.py import_albums --folder "$(PHOTOS)"; fi
 	@echo "Throwback on http://127.0.0.1:$(PORT)/ (create an account there, or: $(BIN)/python manage.py createsuperuser)"
-	THROWBACK_ALLOW_SIGNUP=$${THROWBACK_ALLOW_SIGNUP:-true} $(BIN)/gunicorn throwback.wsgi \
-	  --bind 127.0.0.1:$(PORT) --workers 2 --timeout 120 --no-control-socket --access-logfile -
+	@# gunicorn.conf.py: gthread workers, and the selfie encoder (manage.py run_encoder) beside them.
+	THROWBACK_ALLOW_SIGNUP=$${THROWBACK_ALLOW_SIGNUP:-true} GUNICORN_BIND=127.0.0.1:$(PORT) \
+	  $(BIN)/gunicorn throwback.wsgi
 
 # Lint and type checks first (they take seconds), then every test.
 test: lint browser
@@ -61,7 +62,7 @@ clean:
 	rm -rf $(VENV) data/db.sqlite3 data/media data/static
 
 # --- Benchmarks (issue 6) ----------------------------------------------------
-# Import, match and web benchmarks (bench/), then docs/performance.md with the
+# Import, match, web and burst-of-uploads benchmarks (bench/), then docs/performance.md with the
 # scale model. Uses dedicated throwback_bench_* databases on the server in
 # DATABASE_URL (default TEST_DATABASE_URL's), never the test or demo database.
 # About 10 minutes on 2 idle cores (05:00-05:10 UTC on 2026-11-26); run it when the machine is quiet.
@@ -72,5 +73,6 @@ bench: install
 	  ../$(BIN)/python import_speed.py --workers 1 2 --json $(abspath $(BENCH_RESULTS))/import.json && \
 	  ../$(BIN)/python match_speed.py --json $(abspath $(BENCH_RESULTS))/match.json && \
 	  ../$(BIN)/python web_speed.py --json $(abspath $(BENCH_RESULTS))/web.json && \
+	  ../$(BIN)/python burst.py --json $(abspath $(BENCH_RESULTS))/burst.json && \
 	  ../$(BIN)/python report.py $(abspath $(BENCH_RESULTS)) ../docs/performance.md
 	@echo "Wrote docs/performance.md"

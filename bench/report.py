@@ -3,7 +3,7 @@
     .venv/bin/python bench/report.py RESULTS_DIR docs/performance.md
     .venv/bin/python bench/report.py RESULTS_DIR docs/performance.md --match-only   # after match_speed.py alone
 
-RESULTS_DIR holds import.json, match.json and web.json (any may be missing;
+RESULTS_DIR holds import.json, match.json, web.json and burst.json (any may be missing;
 its section then says so). The scale model is computed here from the
 measured per-photo and per-face costs.
 """
@@ -281,7 +281,7 @@ def web_section(figures: dict[str, Any] | None) -> list[str]:
         f" (workers: DATABASE_CONN_MAX_AGE={figures['conn_max_age']})" if "conn_max_age" in figures else ""
     )
     lines += [
-        f"gunicorn ({figures['workers']} sync workers, production settings) on 127.0.0.1; {figures['members']} members "
+        f"gunicorn ({figures['workers']} workers, production settings) on 127.0.0.1; {figures['members']} members "
         f"with {figures['photos']} matched photos each, one load-generator thread per member in the benchmark "
         f"process on the same machine, each requesting a page of its photos, then thinking for a random time "
         f"(exponential, mean {figures['think']} s), for {figures['seconds']:.0f} s per endpoint{connections}.",
@@ -352,7 +352,14 @@ def web_section(figures: dict[str, Any] | None) -> list[str]:
         f"face_recognition/dlib: **{figures['loads_on_import']}**.",
     ]
     mode = figures.get("encode_selfies_in", "inline")
-    if mode == "process":
+    if mode == "encoder":
+        lines += [
+            "Selfies were analysed by the encoder process gunicorn.conf.py starts (`THROWBACK_ENCODE_SELFIES_IN="
+            "encoder`, the default), which keeps dlib's models loaded; the workers only queued them and waited "
+            f"for the answer. Workers with dlib's library mapped after the uploads: "
+            f"**{figures.get('dlib_workers', '?')}**.",
+        ]
+    elif mode == "process":
         lines += [
             "Selfies were encoded in a short-lived child process (`THROWBACK_ENCODE_SELFIES_IN=process`, the "
             "default; faces/isolated.py), which loads dlib's models, encodes and exits; workers with dlib's "
@@ -368,8 +375,78 @@ def web_section(figures: dict[str, Any] | None) -> list[str]:
     return lines
 
 
+def burst_section(figures: dict[str, Any] | None) -> list[str]:
+    """Section 4: a burst of selfie uploads while members browse and an import runs (bench/burst.py)."""
+    lines = ["## 4. Burst of uploads", ""]
+    if figures is None:
+        return [*lines, "Not measured in this run.", ""]
+    refusals = ", ".join(f"{code} {n}" for code, n in sorted(figures["refusals"].items())) or "none"
+    lines += [
+        f"`gunicorn throwback.wsgi` with gunicorn.conf.py ({figures['workers']} gthread workers × "
+        f"{figures['threads']} threads, {figures['encoders']} selfie encoder(s)) on 127.0.0.1. "
+        f"{figures['uploaders']} members each upload one real photo (five_celebrity_faces) at a random moment "
+        f"within {figures['window_s']:.0f} s, as the selfie page does (`Prefer: respond-async`, then the status "
+        f"URL every 0.25 s), while {figures['browsers']} members with {figures['photos']} matched photos each "
+        f"browse My photos and the photos API (think time {figures['think_s']} s) and `import_albums` encodes "
+        f"{figures['import_photos']} photos beside them. The burst lasted {figures['burst_s']:.0f} s.",
+        "",
+        f"Machine: {machine_line(figures)}.",
+        "",
+    ]
+    lines += md_table(
+        ["figure", "value", "goal", "met"],
+        [
+            [
+                "page p50 / p95 / p99 during the burst",
+                f"{figures['page_p50_ms']:.0f} / {figures['page_p95_ms']:.0f} / {figures['page_p99_ms']:.0f} ms "
+                f"({figures['pages']} requests)",
+                "p95 < 100 ms",
+                "yes" if figures["page_p95_ms"] < 100 else "no",
+            ],
+            ["upload answered (202), p95", f"{figures['accept_p95_ms']:.0f} ms", "", ""],
+            [
+                "the encoder's time per selfie, mean / p95",
+                f"{figures['analysis_mean_s']:.1f} / {figures['analysis_p95_s']:.1f} s"
+                if "analysis_mean_s" in figures
+                else "-",
+                "",
+                "",
+            ],
+            [
+                "upload → matched p50 / p95 / max",
+                f"{figures['upload_p50_s']:.1f} / {figures['upload_p95_s']:.1f} / {figures['upload_max_s']:.1f} s",
+                "p95 < 30 s",
+                "yes" if figures["upload_p95_s"] < 30 else "no",
+            ],
+            [
+                "uploads ended (refused by the photo's content)",
+                f"{figures['uploads_ended']} of {figures['uploaders']} ({refusals})",
+                "all",
+                "yes" if figures["uploads_ended"] == figures["uploaders"] else "no",
+            ],
+            ["errors", figures["errors"], "0", "yes" if figures["errors"] == 0 else "no"],
+            ["peak RSS: encoder", f"{figures['encoder_rss_mb']:.0f} MB", "", ""],
+            ["peak RSS: web worker (never loads dlib)", f"{figures['worker_rss_mb']:.0f} MB", "", ""],
+        ],
+    )
+    lines += [
+        "",
+        f"Import beside the burst: {figures['import'] or 'no summary'}.",
+        "",
+        "Uploads are answered at once and pages never wait for an encoding; the selfies wait for the "
+        "encoder, which analyses them one after another (per member in order of arrival). Upload → "
+        "matched is therefore about the queue ahead of a selfie times the encoder's time per selfie, "
+        "most of which is dlib's descriptor computed `THROWBACK_SELFIE_JITTERS` (10) times, then the "
+        "match against every stored face and the member's learned references. More encoders "
+        "(`THROWBACK_ENCODERS`, or `manage.py run_encoder` on another machine) divide the queue; on "
+        "two cores that also run the pages and an import they compete with both.",
+        "",
+    ]
+    return lines
+
+
 def scale_section(imp: dict[str, float], match: dict[str, float]) -> list[str]:
-    lines = ["## 4. Scale model", ""]
+    lines = ["## 5. Scale model", ""]
     if not imp or not match:
         return [*lines, "Needs the import and match figures of the same run.", ""]
     s_photo, faces_per_photo = imp["s_per_photo"], imp["faces_per_photo"]
@@ -579,11 +656,13 @@ def main() -> int:
         "| import | `.venv/bin/python bench/import_speed.py --workers 1 2` |",
         "| match | `.venv/bin/python bench/match_speed.py` |",
         "| web | `.venv/bin/python bench/web_speed.py` |",
+        "| burst of uploads | `.venv/bin/python bench/burst.py` |",
         "| scale model | `.venv/bin/python bench/report.py RESULTS docs/performance.md` |",
         "",
         *imp_lines,
         *match_lines,
         *web_section(load(folder, "web")),
+        *burst_section(load(folder, "burst")),
         *scale_section(imp_model, match_model),
         DESIGN,
     ]

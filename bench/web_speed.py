@@ -3,7 +3,7 @@
 Sets up a dedicated PostgreSQL database (default throwback_bench_i6_web):
 --members members, each with one selfie and --photos matched folder photos
 (spread over 20 albums), collects static files, and starts gunicorn on
-127.0.0.1 (a free port, --gunicorn-workers sync workers, the production
+127.0.0.1 (a free port, --gunicorn-workers gthread workers of gunicorn.conf.py, the production
 settings: DEBUG off, whitenoise manifest storage). Then a load generator in
 this process, one thread per member with its own session cookie, runs for
 --seconds per endpoint: each member requests, waits a random think time
@@ -18,10 +18,10 @@ default 60; 0 opens one connection per request).
 
 Memory: the resident set (VmRSS) of every gunicorn worker after start-up,
 after the load, and after a selfie upload (POST /api/references/ with a real
-photo; with the default THROWBACK_ENCODE_SELFIES_IN=process the worker hands
-the pixels to a short-lived child that encodes and exits), whether a worker has
-dlib's library mapped after the uploads, and whether importing the URL
-configuration loads face_recognition.
+photo; with the default THROWBACK_ENCODE_SELFIES_IN=encoder the worker queues
+it and waits for the encoder process gunicorn.conf.py starts, which is not
+counted as a worker), whether a worker has dlib's library mapped after the
+uploads, and whether importing the URL configuration loads face_recognition.
 
 Run from the repository root (about 2 minutes):
 
@@ -61,11 +61,32 @@ def free_port() -> int:
         return port
 
 
+def session_key(member: object) -> str:
+    """A logged-in session for `member` in the database's session store; its key for the cookie."""
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+    from django.contrib.sessions.backends.db import SessionStore
+
+    session = SessionStore()
+    session[SESSION_KEY] = str(member.pk)  # type: ignore[attr-defined]
+    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    session[HASH_SESSION_KEY] = member.get_session_auth_hash()  # type: ignore[attr-defined]
+    session.create()
+    return str(session.session_key)
+
+
+def wait_until_serving(port: int, tries: int = 300) -> None:
+    """Until the server answers the login page (0.2 s between tries)."""
+    for _ in range(tries):
+        try:
+            request(port, "/accounts/login/", "")
+            return
+        except OSError:
+            time.sleep(0.2)
+
+
 def populate(members: int, photos_each: int) -> list[str]:
     """Members with one selfie and photos_each matched photos each; returns their session keys."""
     import numpy as np
-    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-    from django.contrib.sessions.backends.db import SessionStore
     from django.db import connection
     from django.utils import timezone
 
@@ -113,12 +134,7 @@ def populate(members: int, photos_each: int) -> list[str]:
         Match.objects.bulk_create(
             Match(member=member, reference=reference, face=face, distance=0.1) for face in faces
         )
-        session = SessionStore()
-        session[SESSION_KEY] = str(member.pk)
-        session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
-        session[HASH_SESSION_KEY] = member.get_session_auth_hash()
-        session.create()
-        keys.append(session.session_key)
+        keys.append(session_key(member))
     with connection.cursor() as cursor:
         for name in ("faces_photo", "faces_faceencoding", "faces_match", "members_referenceface"):
             cursor.execute(f"ANALYZE {name}")
@@ -197,11 +213,16 @@ def load(
     }
 
 
-def worker_rss(master: int) -> dict[int, float]:
-    """VmRSS in MB of each child process of the gunicorn master."""
+def web_workers(master: int) -> list[str]:
+    """The gunicorn master's web workers: its children but the selfie encoder (gunicorn.conf.py)."""
     children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    return [pid for pid in children if b"run_encoder" not in Path(f"/proc/{pid}/cmdline").read_bytes()]
+
+
+def worker_rss(master: int) -> dict[int, float]:
+    """VmRSS in MB of each web worker of the gunicorn master."""
     result = {}
-    for pid in children:
+    for pid in web_workers(master):
         status = Path(f"/proc/{pid}/status").read_text()
         match = re.search(r"VmRSS:\s+(\d+) kB", status)
         if match:
@@ -210,15 +231,14 @@ def worker_rss(master: int) -> dict[int, float]:
 
 
 def workers_with_dlib(master: int) -> int:
-    """How many of the gunicorn master's children have dlib's extension module mapped."""
-    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
-    return sum("_dlib_pybind11" in Path(f"/proc/{pid}/maps").read_text() for pid in children)
+    """How many of the gunicorn master's web workers have dlib's extension module mapped."""
+    return sum("_dlib_pybind11" in Path(f"/proc/{pid}/maps").read_text() for pid in web_workers(master))
 
 
 def worker_cpu_s(master: int) -> float:
-    """User + system CPU seconds used so far by the gunicorn master's children."""
+    """User + system CPU seconds used so far by the gunicorn master's web workers."""
     total = 0
-    for pid in Path(f"/proc/{master}/task/{master}/children").read_text().split():
+    for pid in web_workers(master):
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
     return total / os.sysconf("SC_CLK_TCK")
@@ -304,12 +324,7 @@ def main() -> int:
         cwd=REPO,
     )
     try:
-        for _ in range(100):
-            try:
-                request(port, "/accounts/login/", "")
-                break
-            except OSError:
-                time.sleep(0.2)
+        wait_until_serving(port, tries=100)
         pages = -(-args.photos // settings.THROWBACK_PHOTOS_PER_PAGE)
         for key in keys[:4]:  # every worker has served both once
             request(port, "/api/photos/", f"sessionid={key}")
@@ -328,7 +343,7 @@ def main() -> int:
             run["machine_busy"] = (busy_now - busy) / max(total_now - total, 1e-9)
             runs.append(run)
         rss_loaded = worker_rss(gunicorn.pid)
-        # A selfie upload: whichever worker takes it encodes it (inline) or has a child encode it (process).
+        # A selfie upload: whichever worker takes it queues it and waits for the encoder (the default).
         status, _, headers = request(port, "/references/", f"sessionid={keys[0]}")
         csrf = re.search(r"csrftoken=([^;]+)", headers.get("set-cookie", ""))
         token = csrf.group(1) if csrf else ""
@@ -369,7 +384,7 @@ def main() -> int:
     out("Web speed: gunicorn on loopback, one thread per member")
     out(f"machine: {machine()}")
     out(
-        f"{args.members} members × {args.photos} matched photos, {args.gunicorn_workers} sync workers, "
+        f"{args.members} members × {args.photos} matched photos, {args.gunicorn_workers} workers (gthread), "
         f"{args.seconds:.0f} s per endpoint, think time {args.think} s (exponential), "
         f"DATABASE_CONN_MAX_AGE={args.conn_max_age}"
     )

@@ -57,7 +57,7 @@ def check_throwback(app_configs: Any = None, **kwargs: Any) -> list[Error | Warn
     return problems
 
 
-ENCODE_SELFIES_IN = ("process", "inline")
+ENCODE_SELFIES_IN = ("encoder", "process", "inline")
 
 
 @register()
@@ -68,8 +68,8 @@ def check_selfie_encoding(app_configs: Any = None, **kwargs: Any) -> list[Error]
         problems.append(
             Error(
                 f"THROWBACK_ENCODE_SELFIES_IN is {settings.THROWBACK_ENCODE_SELFIES_IN!r}: "
-                "it must be process or inline",
-                hint="process (the default) keeps dlib's models out of the web workers.",
+                "it must be encoder, process or inline",
+                hint="encoder (the default) and process keep dlib's models out of the web workers.",
                 id="faces.E005",
             )
         )

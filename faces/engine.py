@@ -74,12 +74,18 @@ def content_hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def load_image(data: bytes, *, max_pixels: int) -> Image.Image:
+def load_image(data: bytes, *, max_pixels: int, max_side_px: int | None = None) -> Image.Image:
     """Decode bytes into an upright RGB image.
 
     Raises NotAnImage for anything Pillow cannot fully decode (including
     truncated files) and ImageTooLarge when the header announces more than
-    max_pixels, before any pixel is decoded.
+    max_pixels, before any pixel is decoded. With max_side_px, an image more
+    than twice that size is shrunk while it is decoded (a JPEG by its decoder,
+    `draft`, in steps of 1/2 to 1/8; others by whole-number box reduction,
+    `reduce`, before any conversion), so the result's longest side lies
+    between max_side_px and about twice it: the decoding of a huge image a
+    face does not need (a 7000 × 7000 px selfie) costs little and no later
+    step sees all its pixels.
     """
     try:
         with warnings.catch_warnings():
@@ -91,7 +97,12 @@ def load_image(data: bytes, *, max_pixels: int) -> Image.Image:
                     f"image is {width}×{height} pixels, more than the limit of {max_pixels:,}"
                 )
             image.seek(0)  # first frame of an animation
+            if max_side_px is not None and image.format == "JPEG":
+                # Asks for at least max_side_px on the longest side, at the scale closest to it.
+                image.draft("RGB", _draft_size(width, height, max_side_px))
             image.load()
+            if max_side_px is not None:
+                image = _reduce(image, max_side_px)
             image = ImageOps.exif_transpose(image) or image
             if image.mode in ("I;16", "I;16B", "I;16L", "I"):
                 # 16-bit greyscale: scale to 8 bits instead of clipping to white.
@@ -103,6 +114,27 @@ def load_image(data: bytes, *, max_pixels: int) -> Image.Image:
         raise ImageTooLarge(f"image has more than the limit of {max_pixels:,} pixels") from exc
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError) as exc:
         raise NotAnImage(f"not a readable image ({exc.__class__.__name__})") from exc
+
+
+def _draft_size(width: int, height: int, max_side_px: int) -> tuple[int, int]:
+    """The size to ask `draft` for: the image scaled so its longest side is max_side_px."""
+    scale = max_side_px / max(width, height, 1)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def _reduce(image: Image.Image, max_side_px: int) -> Image.Image:
+    """Box-reduce by a whole factor when the longest side is at least twice max_side_px."""
+    factor = max(image.size) // max_side_px
+    if factor < 2 or image.mode.startswith("I;16"):  # 16-bit greyscale is rare: scaled as before
+        return image
+    exif = image.getexif()  # reduce() keeps no metadata; exif_transpose needs the orientation
+    if image.mode == "1":
+        image = image.convert("L")  # a byte a pixel, not three
+    elif image.mode not in ("L", "LA", "RGB", "RGBA", "I", "F"):
+        image = image.convert("RGBA" if "transparency" in image.info or image.mode == "PA" else "RGB")
+    reduced = image.reduce(factor)
+    reduced.info["exif"] = exif.tobytes()
+    return reduced
 
 
 def downscale(image: Image.Image, max_side_px: int) -> tuple[Image.Image, float]:

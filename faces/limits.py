@@ -51,7 +51,14 @@ EXTRA_SELFIE_TIGHTEN = 0.01
 
 
 def face_sample(*, using: str = "default") -> np.ndarray:
-    """Encodings of at most SAMPLE_MAX stored faces (every n-th by id), n × 128 float64."""
+    """Encodings of at most SAMPLE_MAX stored faces (every n-th by id), n × 128 float64.
+
+    Empty when local scaling is off (THROWBACK_MATCH_SCALE 0, the default):
+    every limit is then the threshold, and reading the sample cost a selfie's
+    analysis more than a second at 10,000 stored faces (bench/burst.py).
+    """
+    if settings.THROWBACK_MATCH_SCALE <= 0:
+        return np.empty((0, len(ENCODING_FIELDS)), dtype=np.float64)
     faces = FaceEncoding.objects.using(using)
     total = faces.count()
     if total > SAMPLE_MAX:

@@ -129,3 +129,56 @@ class LookAlike(models.Model):
 
     def __str__(self) -> str:
         return f"selfies {self.reference_id} and {self.other_id} look alike ({self.distance:.3f})"
+
+
+class SelfieUpload(models.Model):
+    """One selfie upload on its way from the request to the encoder (members/selfies.py).
+
+    The request stores the file and a `QUEUED` row and answers at once; an
+    encoder process (`manage.py run_encoder`) claims the row (`ANALYSING`,
+    `attempts` + 1, `claimed_by`, `heartbeat` renewed while it works), runs
+    `services.reference_add` and ends it `DONE` with its `reference`, or
+    `REFUSED` with the refusal's stable `code` and the member's `message`.
+    A claim whose heartbeat is older than THROWBACK_ENCODER_LEASE_SECONDS
+    belonged to an encoder that died: queued once more, then refused. The
+    uploaded file is deleted when the row ends (the selfie keeps its own
+    re-encoded JPEG), so only the row stays, for the status URL and the
+    per-member rate limit.
+    """
+
+    class State(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        ANALYSING = "analysing", "Analysing"
+        DONE = "done", "Done"
+        REFUSED = "refused", "Refused"
+
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="selfie_uploads")
+    # Stored under a random name until the analysis ends, never served.
+    file = models.FileField(upload_to="uploads/", max_length=200, blank=True)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.QUEUED)
+    code = models.CharField(max_length=40, blank=True)
+    message = models.TextField(blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    claimed_by = models.CharField(max_length=100, blank=True)
+    heartbeat = models.DateTimeField(null=True, blank=True)
+    reference = models.ForeignKey(
+        ReferenceFace, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created = models.DateTimeField(auto_now_add=True)
+    started = models.DateTimeField(null=True, blank=True)
+    finished = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            models.Index(fields=["state", "id"], name="selfieupload_state"),
+            models.Index(fields=["member", "created"], name="selfieupload_member_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"selfie upload {self.pk} of {self.member} ({self.state})"
+
+    @property
+    def pending(self) -> bool:
+        """Queued or being analysed: the member is still waiting for an answer."""
+        return self.state in (self.State.QUEUED, self.State.ANALYSING)

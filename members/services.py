@@ -29,7 +29,7 @@ from faces.services import engine_options, reference_match
 from faces.services.assignment import photos_of_member, photos_rematch
 from faces.services.learning import member_learn
 from members.lookalikes import lookalikes_store
-from members.models import Member, ReferenceFace
+from members.models import Member, ReferenceFace, SelfieUpload
 from members.selfie_quality import selfie_warnings
 
 if TYPE_CHECKING:
@@ -105,6 +105,49 @@ class EncodingTimedOut(EncodingFailed):
     message = "Analysing this photo took too long, so nothing was saved. Please try again in a moment."
 
 
+class EncoderStopped(EncodingFailed):
+    """The encoder analysing this upload died, every time it was tried (members/selfies.py)."""
+
+    message = (
+        "Our analysis of this photo stopped before it finished, so nothing was saved. "
+        "Please try again in a moment, or try another photo."
+    )
+
+
+class UploadsThrottled(ReferenceRejected):
+    """THROWBACK_UPLOADS_PER_HOUR reached: one member cannot keep the encoder to themselves."""
+
+    code = "rate_limited"
+    message = "You have uploaded many selfies in the last hour. Please wait a while before uploading another."
+    http_status = 429
+
+    def __init__(self, message: str | None = None, *, retry_after_s: int = 3600) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class AnalysisBusy(ReferenceRejected):
+    """THROWBACK_SELFIE_QUEUE_MAX uploads are waiting already: ours to fix, not the member's."""
+
+    code = "busy"
+    message = "Many members are uploading selfies right now. Please try again in a minute."
+    http_status = 503
+    retry_after_s = 60
+
+
+def refusal_http_status(code: str) -> int:
+    """The HTTP status of a refusal recorded by code (members.selfies keeps only the code).
+
+    After the upload was accepted, a consent refusal means it was withdrawn
+    meanwhile (409), and an encoding failure is ours (503).
+    """
+    return {
+        ConsentRequired.code: ConsentWithdrawn.http_status,
+        EncodingFailed.code: EncodingFailed.http_status,
+        EncodingTimedOut.code: EncodingTimedOut.http_status,
+    }.get(code, ReferenceRejected.http_status)
+
+
 def upload_limit_bytes() -> int:
     """THROWBACK_UPLOAD_MAX_MB in bytes: the one place the selfie size limit is computed."""
     limit: int = settings.THROWBACK_UPLOAD_MAX_MB * 1024 * 1024
@@ -118,7 +161,7 @@ def consent_give(*, member: Member) -> None:
         member.save(update_fields=["consent_given_at"])
 
 
-def reference_add(*, member: Member, data: bytes) -> ReferenceFace:
+def reference_add(*, member: Member, data: bytes, encode_in: str | None = None) -> ReferenceFace:
     """Store a selfie with one face and match it against every photo face.
 
     A photo in which no face is found is tried again harder (more upsampling,
@@ -128,7 +171,9 @@ def reference_add(*, member: Member, data: bytes) -> ReferenceFace:
     The reference's limit comes from faces.limits; after it is matched, the
     member's mean and learned references are brought up to date.
     The stored image is a re-encoded, upright JPEG (no EXIF, so no location).
-    Raises a ReferenceRejected subclass naming the problem.
+    `encode_in` ("process" or "inline") overrides THROWBACK_ENCODE_SELFIES_IN:
+    the encoder process passes "inline". Raises a ReferenceRejected subclass
+    naming the problem.
     """
     if not member.has_consented:
         raise ConsentRequired()
@@ -140,18 +185,20 @@ def reference_add(*, member: Member, data: bytes) -> ReferenceFace:
         raise ReferenceLimitReached()
     options = engine_options(selfie=True)
     try:
-        image = engine.load_image(data, max_pixels=options.max_pixels)
+        # Decoded at no more than about twice the stored size: the rest would be thrown away.
+        image = engine.load_image(data, max_pixels=options.max_pixels, max_side_px=SELFIE_STORED_MAX_SIDE_PX)
     except engine.ImageTooLarge as exc:
         raise UploadTooLarge("This image has too many pixels; please upload a smaller photo.") from exc
     except engine.NotAnImage as exc:
         raise NotAnImage() from exc
     stored, _ = engine.downscale(image, SELFIE_STORED_MAX_SIDE_PX)
-    faces = _selfie_faces(stored, options)
+    where = encode_in or settings.THROWBACK_ENCODE_SELFIES_IN
+    faces = _selfie_faces(stored, options, where)
     if not faces:
         # One image, so trying harder costs little: more upsampling, then the CNN detector.
-        faces = _selfie_faces(stored, replace(options, upsample=options.upsample + 1))
+        faces = _selfie_faces(stored, replace(options, upsample=options.upsample + 1), where)
     if not faces and options.detector != "cnn":
-        faces = _selfie_faces(stored, replace(options, detector="cnn"))
+        faces = _selfie_faces(stored, replace(options, detector="cnn"), where)
     if not faces:
         raise NoFaceFound()
     face = faces[0] if len(faces) == 1 else engine.dominant_face(faces, stored.width, stored.height)
@@ -202,14 +249,15 @@ def reference_add(*, member: Member, data: bytes) -> ReferenceFace:
     return reference
 
 
-def _selfie_faces(image: Image.Image, options: engine.EngineOptions) -> list[engine.DetectedFace]:
-    """The faces in a selfie, found where THROWBACK_ENCODE_SELFIES_IN says.
+def _selfie_faces(image: Image.Image, options: engine.EngineOptions, where: str) -> list[engine.DetectedFace]:
+    """The faces in a selfie, found in this process or (`where` "process") in a child.
 
-    "process" (the default) encodes in a child process so this web worker
-    never loads dlib's models; see faces/isolated.py. Raises EncodingFailed
-    or EncodingTimedOut when the child gives no answer.
+    "process" encodes in a child process so this web worker never loads
+    dlib's models; see faces/isolated.py. Raises EncodingFailed or
+    EncodingTimedOut when the child gives no answer. "inline" and "encoder"
+    encode here: "encoder" means this is the encoder process (members/selfies.py).
     """
-    if settings.THROWBACK_ENCODE_SELFIES_IN == "inline":
+    if where != "process":
         return engine.find_faces(image, options)
     try:
         return isolated.find_faces(image, options, timeout_s=settings.THROWBACK_SELFIE_ENCODE_TIMEOUT_SECONDS)
@@ -249,11 +297,18 @@ def member_delete(*, member: Member) -> None:
     """
     with transaction.atomic():
         match_lock()  # as in reference_delete
-        names = [name for name in member.references.values_list("image", flat=True) if name]
+        names = _member_files(member)
         photos = photos_of_member(member.pk)
         member.delete()  # references and matches go with it (on_delete=CASCADE)
         photos_rematch(photos)
         transaction.on_commit(lambda: _storage_delete(names))
+
+
+def _member_files(member: Member) -> list[str]:
+    """The stored files of a member's selfies and of their uploads still waiting for analysis."""
+    names = list(member.references.values_list("image", flat=True))
+    names += SelfieUpload.objects.filter(member=member).values_list("file", flat=True)
+    return [name for name in names if name]
 
 
 def _storage_delete(names: list[str]) -> None:
@@ -283,7 +338,7 @@ def member_face_data_delete(*, member: Member) -> FaceDataDeleted:
     """Delete all of a member's face data; the account itself stays.
 
     Gone: the selfies (rows, encodings and, after the commit, their image
-    files), the references derived from them (mean, learned, confirmed), every
+    files), the uploads and their files, the references derived from them (mean, learned, confirmed), every
     match, every "Is this you?" offer and answer, every "not me" dismissal,
     the consent, so a new upload asks for consent again, and the "new photos
     of you" opt-in. Running it twice is harmless. `references` counts the
@@ -293,8 +348,10 @@ def member_face_data_delete(*, member: Member) -> FaceDataDeleted:
 
     with transaction.atomic():
         match_lock()  # as in reference_delete
-        names = [name for name in member.references.values_list("image", flat=True) if name]
+        names = _member_files(member)
         photos = photos_of_member(member.pk)
+        # Uploads not analysed yet go too (an encoder at work on one finds it gone).
+        SelfieUpload.objects.filter(member=member).delete()
         # Matches first, so each count below is of its own table only.
         matches, _ = Match.objects.filter(member=member).delete()
         references = member.references.selfies().count()
@@ -374,29 +431,33 @@ def face_data_purge(*, now: dt.datetime) -> PurgeSummary:
 
 
 SELFIE_FOLDER = "references"
+UPLOAD_FOLDER = "uploads"  # SelfieUpload files until their analysis ends (members/selfies.py)
 
 
 def selfie_files_sweep(*, now: dt.datetime) -> int:
-    """Delete selfie files that no reference points to, once older than the grace period.
+    """Delete selfie and upload files that no row points to, once older than the grace period.
 
-    They are left behind when deleting a file failed after its reference was
-    deleted (storage down). Files younger than THROWBACK_SELFIE_FILE_GRACE_HOURS
-    are kept: an upload stores its file just before its row is committed.
-    Returns how many files were deleted.
+    They are left behind when deleting a file failed after its row was
+    deleted or its analysis ended (storage down). Files younger than
+    THROWBACK_SELFIE_FILE_GRACE_HOURS are kept: an upload stores its file
+    just before its row is committed. Returns how many files were deleted.
     """
-    try:
-        _, files = default_storage.listdir(SELFIE_FOLDER)
-    except FileNotFoundError:
-        return 0
     cutoff = now - dt.timedelta(hours=settings.THROWBACK_SELFIE_FILE_GRACE_HOURS)
-    known = set(ReferenceFace.objects.values_list("image", flat=True))
     deleted = 0
-    for file in sorted(files):
-        name = f"{SELFIE_FOLDER}/{file}"
-        if name in known or default_storage.get_modified_time(name) >= cutoff:
+    for folder, known in (
+        (SELFIE_FOLDER, set(ReferenceFace.objects.values_list("image", flat=True))),
+        (UPLOAD_FOLDER, set(SelfieUpload.objects.values_list("file", flat=True))),
+    ):
+        try:
+            _, files = default_storage.listdir(folder)
+        except FileNotFoundError:
             continue
-        default_storage.delete(name)
-        deleted += 1
+        for file in sorted(files):
+            name = f"{folder}/{file}"
+            if name in known or default_storage.get_modified_time(name) >= cutoff:
+                continue
+            default_storage.delete(name)
+            deleted += 1
     return deleted
 
 

@@ -9,6 +9,7 @@ urlpatterns = [
     path("", face_views.home, name="photos"),
     path("consent/", views.consent, name="consent"),
     path("references/", views.references, name="references"),
+    path("references/uploads/<int:upload_id>/", views.reference_upload, name="reference_upload"),
     path("references/<int:reference_id>/delete/", views.reference_delete, name="reference_delete"),
     path("references/<int:reference_id>/face.jpg", views.reference_face, name="reference_face"),
     path("privacy/notifications/", views.notifications, name="notifications"),

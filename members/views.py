@@ -21,12 +21,15 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from faces import selectors as face_selectors
 from faces.models import Dismissal
 from members import notifications as notifications_service
-from members import selectors, services
+from members import selectors, selfies, services
 from members.forms import ConsentForm, DeleteDataForm, NotificationsForm, ReferenceUploadForm, SignupForm
 from members.http import MemberRequest
 from members.lookalikes import member_has_lookalike
-from members.models import ReferenceFace
+from members.models import ReferenceFace, SelfieUpload
 from members.uploads import check_upload_size, read_uploaded_file
+
+# The "analysing your selfie" page reloads itself this often (no JavaScript needed).
+UPLOAD_PAGE_REFRESH_S = 2
 
 
 @require_http_methods(["GET", "POST"])
@@ -104,10 +107,10 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @login_required
 def references(request: MemberRequest) -> HttpResponse:
+    """My selfies; a posted selfie is queued and the member sent to its status page."""
     if not request.user.has_consented:
         return redirect("members:consent")
     form = ReferenceUploadForm()
-    refusal = ""  # why the service or the size limit refused the upload
     if request.method == "POST":
         try:
             # Before binding the form: a file dropped for its size is not "missing".
@@ -115,24 +118,61 @@ def references(request: MemberRequest) -> HttpResponse:
             form = ReferenceUploadForm(request.POST, request.FILES)
             if form.is_valid():
                 data = read_uploaded_file(form.cleaned_data["image"])
-                reference = services.reference_add(member=request.user, data=data)
-                if reference.warnings:
-                    # Stay here: the list below shows why this selfie may find few photos.
-                    messages.warning(
-                        request, "Selfie added, with a warning: " + " ".join(reference.warning_messages)
-                    )
-                    return redirect("members:references")
-                messages.success(request, services.SELFIE_ADDED)
-                return redirect("members:photos")
+                upload = selfies.selfie_upload_create(member=request.user, data=data)
+                return _upload_answer(request, upload)
         except services.ReferenceRejected as exc:
-            refusal = exc.message
+            return _references_page(request, form=form, refusal=exc.message)
+    return _references_page(request, form=form)
+
+
+@require_GET
+@login_required
+def reference_upload(request: MemberRequest, upload_id: int) -> HttpResponse:
+    """Where a selfie upload stands: analysing (the page refreshes itself), then its outcome.
+
+    The page for members without JavaScript; the selfie page's script comes
+    here too once the status API says the analysis ended. 404 for anyone
+    else's upload.
+    """
+    upload = selfies.member_upload(member=request.user, upload_id=upload_id)
+    if upload is None:
+        raise Http404("No such upload")
+    return _upload_answer(request, upload)
+
+
+def _upload_answer(request: MemberRequest, upload: SelfieUpload) -> HttpResponse:
+    if upload.pending:
+        if request.method == "POST":
+            return redirect("members:reference_upload", upload.pk)
+        return render(
+            request,
+            "members/upload_status.html",
+            {"upload": upload, "refresh_seconds": UPLOAD_PAGE_REFRESH_S},
+        )
+    if upload.state == SelfieUpload.State.REFUSED:
+        return _references_page(request, refusal=upload.message)
+    if upload.reference is not None and upload.reference.warnings:
+        # Stay on the selfie page: the list shows why this selfie may find few photos.
+        messages.warning(
+            request, "Selfie added, with a warning: " + " ".join(upload.reference.warning_messages)
+        )
+        return redirect("members:references")
+    messages.success(request, services.SELFIE_ADDED)
+    return redirect("members:photos")
+
+
+def _references_page(
+    request: MemberRequest, *, form: ReferenceUploadForm | None = None, refusal: str = ""
+) -> HttpResponse:
+    """My selfies, with why an upload was refused when it was (by the checks or the analysis)."""
     return render(
         request,
         "members/references.html",
         {
-            "form": form,
+            "form": form or ReferenceUploadForm(),
             "refusal": refusal,
             "references": request.user.references.selfies().order_by("created", "id"),
+            "waiting": request.user.selfie_uploads.filter(state__in=selfies.PENDING),
             "lookalike": member_has_lookalike(request.user),
             "limit": settings.THROWBACK_MAX_REFERENCES,
             "max_bytes": services.upload_limit_bytes(),

@@ -80,3 +80,38 @@ def test_photo_without_a_face_gives_no_faces() -> None:
     buffer = io.BytesIO()
     Image.new("RGB", (300, 200), "skyblue").save(buffer, format="PNG")
     assert engine.analyse(buffer.getvalue()).faces == []
+
+
+# --- decode-time reduction (issue 17, item 4) -------------------------------------------
+
+
+def test_a_huge_image_is_reduced_while_it_is_decoded() -> None:
+    """A 6 KB-class 1-bit PNG of 7000 × 7000 px comes out at 1167 px, not 49 million pixels."""
+    buffer = io.BytesIO()
+    Image.new("1", (7000, 7000), 1).save(buffer, format="PNG")
+
+    image = engine.load_image(buffer.getvalue(), max_pixels=50_000_000, max_side_px=1024)
+
+    assert (image.size, image.mode) == ((1167, 1167), "RGB")
+    assert engine.load_image(buffer.getvalue(), max_pixels=50_000_000).size == (7000, 7000)
+
+
+def test_a_large_jpeg_is_decoded_at_a_reduced_scale(examples: Path) -> None:
+    data = (examples / "obama-1080p.jpg").read_bytes()
+
+    assert engine.load_image(data, max_pixels=50_000_000, max_side_px=500).size == (960, 540)
+    assert engine.load_image(data, max_pixels=50_000_000, max_side_px=1000).size == (1920, 1080)
+
+
+@pytest.mark.parametrize("format", ["PNG", "JPEG"])
+def test_a_reduced_image_is_still_turned_upright(format: str) -> None:
+    """The EXIF orientation survives the reduction: a landscape file marked "rotate 90°" comes out portrait."""
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: rotate 90° clockwise to view
+    buffer = io.BytesIO()
+    Image.new("RGB", (3000, 1000), "white").save(buffer, format=format, exif=exif.tobytes())
+
+    image = engine.load_image(buffer.getvalue(), max_pixels=50_000_000, max_side_px=500)
+
+    assert image.height > image.width
+    assert max(image.size) in range(500, 1001)

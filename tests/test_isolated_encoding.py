@@ -1,4 +1,4 @@
-"""Selfies encoded in a child process (THROWBACK_ENCODE_SELFIES_IN=process, the default).
+"""Selfies encoded in a child process per upload (THROWBACK_ENCODE_SELFIES_IN=process).
 
 The web process never loads dlib's models; the child's answer equals the
 in-process engine's; a child that is killed, crashes or runs out of time is
@@ -286,7 +286,7 @@ def test_the_child_process_answers_the_same_refusals_as_inline(
 
 def test_where_selfies_are_encoded_comes_from_the_environment() -> None:
     names = ["THROWBACK_ENCODE_SELFIES_IN", "THROWBACK_SELFIE_ENCODE_TIMEOUT_SECONDS"]
-    assert settings_values(names).stdout == "('process', 60)\n"
+    assert settings_values(names).stdout == "('encoder', 60)\n"
     result = settings_values(
         names, THROWBACK_ENCODE_SELFIES_IN="Inline", THROWBACK_SELFIE_ENCODE_TIMEOUT_SECONDS="15"
     )
@@ -299,7 +299,7 @@ def test_where_selfies_are_encoded_comes_from_the_environment() -> None:
         (
             "THROWBACK_ENCODE_SELFIES_IN",
             "thread",
-            "THROWBACK_ENCODE_SELFIES_IN must be one of process, inline, not 'thread'",
+            "THROWBACK_ENCODE_SELFIES_IN must be one of encoder, process, inline, not 'thread'",
         ),
         (
             "THROWBACK_SELFIE_ENCODE_TIMEOUT_SECONDS",
@@ -320,6 +320,6 @@ def test_checks_refuse_bad_selfie_encoding_settings_from_a_settings_file(setting
     settings.THROWBACK_SELFIE_ENCODE_TIMEOUT_SECONDS = 0
     messages = {m.id: m.msg for m in run_checks() if m.id in ("faces.E005", "faces.E006")}
     assert messages == {
-        "faces.E005": "THROWBACK_ENCODE_SELFIES_IN is 'thread': it must be process or inline",
+        "faces.E005": "THROWBACK_ENCODE_SELFIES_IN is 'thread': it must be encoder, process or inline",
         "faces.E006": "THROWBACK_SELFIE_ENCODE_TIMEOUT_SECONDS is 0: it must be a positive number",
     }

@@ -19,7 +19,7 @@ from PIL import Image
 
 from faces.models import Dismissal, Match, Photo
 from faces.services import photo_dismiss
-from members.models import Member, ReferenceFace
+from members.models import Member, ReferenceFace, SelfieUpload
 from members.services import face_data_purge, member_face_data_delete, selfie_files_sweep
 from tests.factories import (
     AlbumFactory,
@@ -388,6 +388,21 @@ def test_left_over_selfie_files_are_swept_after_the_grace_period(media_root: Pat
     assert stored_files() == sorted([Path(kept.image.name).name, "young-orphan.jpg"])
     assert default_storage.exists(unrelated)
     assert selfie_files_sweep(now=timezone.now()) == 0
+
+
+def test_left_over_upload_files_are_swept_but_not_those_of_waiting_uploads(
+    media_root: Path, settings
+) -> None:  # type: ignore[no-untyped-def]
+    settings.THROWBACK_SELFIE_FILE_GRACE_HOURS = 24
+    waiting = default_storage.save("uploads/waiting", ContentFile(jpeg()))
+    SelfieUpload.objects.create(member=MemberFactory(username="ada"), file=waiting)
+    orphan = default_storage.save("uploads/orphan", ContentFile(jpeg()))
+    for name in (waiting, orphan):
+        age(name, 48 * 3600)
+
+    assert selfie_files_sweep(now=timezone.now()) == 1
+    assert default_storage.exists(waiting)
+    assert not default_storage.exists(orphan)
 
 
 def test_purge_inactive_command_prints_one_summary_line(

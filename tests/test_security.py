@@ -25,7 +25,7 @@ from django.test import Client
 from PIL import Image
 
 from faces.models import Dismissal, FaceEncoding, Match, Photo, Suggestion
-from members.models import Member, ReferenceFace
+from members.models import Member, ReferenceFace, SelfieUpload
 from tests.conftest import REPO
 from tests.factories import AlbumFactory, MemberFactory, PhotoFactory, face_with
 from tests.routes import routes
@@ -43,6 +43,7 @@ class Victim:
     photo: Photo
     face: FaceEncoding
     suggestion: Suggestion
+    upload: SelfieUpload
 
     def rows(self) -> tuple[int, int, int, int, int, int, bool, str]:
         """What an intruder must not change: the victim's rows and file, "not me" marks and answers."""
@@ -76,7 +77,8 @@ def victim(media_root: Path) -> Victim:
     # An open "Is this you?" about a second face of the secret photo.
     offered = face_with(photo, np.full(128, 0.1, dtype=np.float32))
     suggestion = Suggestion.objects.create(member=member, face=offered, distance=0.53)
-    return Victim(member, reference, photo, face, suggestion)
+    upload = SelfieUpload.objects.create(member=member, state="refused", code="no_face", message="No face.")
+    return Victim(member, reference, photo, face, suggestion, upload)
 
 
 def member_client(username: str, *, staff: bool = False) -> Client:
@@ -106,6 +108,7 @@ ANONYMOUS_PROBES: list[tuple[str, str, str | int]] = [
     ("POST", "/references/", "login"),
     ("POST", "/references/{reference}/delete/", "login"),
     ("GET", "/references/{reference}/face.jpg", "login"),
+    ("GET", "/references/uploads/{upload}/", "login"),
     ("GET", "/photos/{photo}/", "login"),
     ("GET", "/photos/{photo}/file/", "login"),
     ("GET", "/photos/{photo}/download/", "login"),
@@ -120,6 +123,7 @@ ANONYMOUS_PROBES: list[tuple[str, str, str | int]] = [
     ("GET", "/api/references/", "json403"),
     ("POST", "/api/references/", "json403"),
     ("DELETE", "/api/references/{reference}/", "json403"),
+    ("GET", "/api/references/uploads/{upload}/", "json403"),
     ("GET", "/api/photos/", "json403"),
     ("POST", "/api/photos/{photo}/not-me/", "json403"),
     ("POST", "/suggestions/{suggestion}/answer/", "login"),
@@ -159,6 +163,8 @@ INTRUDER_PROBES: list[tuple[str, str, int]] = [
     ("GET", "/references/{reference}/face.jpg", 404),
     ("POST", "/references/{reference}/delete/", 404),
     ("DELETE", "/api/references/{reference}/", 404),
+    ("GET", "/references/uploads/{upload}/", 404),
+    ("GET", "/api/references/uploads/{upload}/", 404),
     ("POST", "/suggestions/{suggestion}/answer/", 404),
     ("POST", "/api/suggestions/{suggestion}/", 404),
     ("GET", "/api/suggestions/", 200),
@@ -218,6 +224,7 @@ def fill(path: str, victim: Victim) -> str:
         uid="MQ",
         reset_token="set-password",
         suggestion=victim.suggestion.pk,
+        upload=victim.upload.pk,
     )
 
 
@@ -239,6 +246,7 @@ def _as_route(path: str) -> str:
         ("{uid}", "<uidb64>"),
         ("{reset_token}", "<token>"),
         ("{suggestion}", "<int:suggestion_id>"),
+        ("{upload}", "<int:upload_id>"),
     ]:
         path = path.replace(name, converter)
     return path.lstrip("/")

@@ -300,18 +300,41 @@ THROWBACK_ENCODE_JITTERS = env_int("THROWBACK_ENCODE_JITTERS", 1, minimum=1)
 THROWBACK_SELFIE_JITTERS = env_int("THROWBACK_SELFIE_JITTERS", 10, minimum=1)
 # Landmark model the encoder aligns faces with: "large" (68 points) or "small" (5 points).
 THROWBACK_LANDMARKS = env_choice("THROWBACK_LANDMARKS", "large", ("small", "large"))
-# Where a selfie is encoded: "process" runs faces.isolated in a child process
-# per upload, which loads dlib's models and exits, so web workers never hold
-# them (~190 MB each; ~1.3 s more CPU per upload); "inline" encodes in the web
-# worker, which then keeps the models for its lifetime.
-THROWBACK_ENCODE_SELFIES_IN = env_choice("THROWBACK_ENCODE_SELFIES_IN", "process", ("process", "inline"))
-# The child is killed after this long (model load included); below gunicorn's --timeout 120.
+# Where a selfie is analysed: "encoder" (the default) queues the upload for a
+# long-lived encoder process (`manage.py run_encoder`, started by gunicorn.conf.py)
+# that keeps dlib's models loaded, so the request answers at once and web
+# workers never load dlib; "process" analyses in the request, in a child process
+# per upload (faces.isolated: loads dlib's models, ~1.3 s more CPU, and exits);
+# "inline" analyses in the request, in the web worker, which then keeps the models.
+THROWBACK_ENCODE_SELFIES_IN = env_choice(
+    "THROWBACK_ENCODE_SELFIES_IN", "encoder", ("encoder", "process", "inline")
+)
+# "process": the child is killed after this long (model load included).
 THROWBACK_SELFIE_ENCODE_TIMEOUT_SECONDS = env_int("THROWBACK_SELFIE_ENCODE_TIMEOUT_SECONDS", 60, minimum=1)
+# "encoder": at most this many uploads wait or are analysed at once; beyond it
+# an upload is refused with 503 and Retry-After (the member tries again later).
+THROWBACK_SELFIE_QUEUE_MAX = env_int("THROWBACK_SELFIE_QUEUE_MAX", 100, minimum=1)
+# "encoder": how long `POST /api/references/` without `Prefer: respond-async`
+# waits for the analysis before answering 202 with the status URL instead.
+THROWBACK_SELFIE_WAIT_SECONDS = env_int("THROWBACK_SELFIE_WAIT_SECONDS", 120, minimum=1)
+# ... and at most this many such requests of one web worker wait at once (the
+# rest answer 202 at once), so a burst of them leaves threads for the pages.
+THROWBACK_SELFIE_WAITERS = env_int("THROWBACK_SELFIE_WAITERS", 4, minimum=0)
+# An encoder renews its claim on an upload every third of this; a claim not
+# renewed for this long belonged to an encoder that died, and is queued again
+# (THROWBACK_ENCODER_ATTEMPTS analyses in all), then refused.
+THROWBACK_ENCODER_LEASE_SECONDS = env_int("THROWBACK_ENCODER_LEASE_SECONDS", 60, minimum=3)
+THROWBACK_ENCODER_ATTEMPTS = env_int("THROWBACK_ENCODER_ATTEMPTS", 2, minimum=1)
+# How often an idle encoder looks for queued uploads.
+THROWBACK_ENCODER_POLL_SECONDS = env_float("THROWBACK_ENCODER_POLL_SECONDS", 0.25, minimum=0.01, maximum=60)
 # --- end of face engine options -------------------------------------------
 # Selfie uploads: file size and decoded pixel limits, references per member.
 THROWBACK_UPLOAD_MAX_MB = env_int("THROWBACK_UPLOAD_MAX_MB", 10, minimum=1)
 THROWBACK_MAX_IMAGE_PIXELS = env_int("THROWBACK_MAX_IMAGE_PIXELS", 50_000_000, minimum=1)
 THROWBACK_MAX_REFERENCES = env_int("THROWBACK_MAX_REFERENCES", 5, minimum=1)
+# Selfie uploads per member in any hour (refused uploads count too: a photo
+# without a face costs the encoder tens of seconds of CPU); 0: no limit.
+THROWBACK_UPLOADS_PER_HOUR = env_int("THROWBACK_UPLOADS_PER_HOUR", 10, minimum=0)
 # Import: encoding processes (0 = one per CPU core).
 THROWBACK_IMPORT_WORKERS = env_int("THROWBACK_IMPORT_WORKERS", 0, minimum=0)
 # Import: a photo claimed by a run or Celery worker for longer than this is

@@ -11,6 +11,7 @@ from members import views as members_views
 api_patterns = [
     path("references/", members_api.references, name="references"),
     path("references/<int:reference_id>/", members_api.reference_detail, name="reference"),
+    path("references/uploads/<int:upload_id>/", members_api.reference_upload, name="reference_upload"),
     path("photos/", faces_api.photos, name="photos"),
     path("photos/<int:photo_id>/not-me/", faces_api.photo_not_me, name="photo_not_me"),
     path("suggestions/", faces_api.suggestions, name="suggestions"),

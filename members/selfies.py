@@ -1,0 +1,325 @@
+"""The selfie queue: an upload is stored and answered at once, an encoder analyses it later.
+
+Why: finding and encoding a face costs seconds of CPU and dlib's models
+(~190 MB). Done inside the request it held a web worker for every upload, so
+a burst of uploads froze every page (issue 15). Now the request checks what is
+cheap (consent, size, the image header, the member's limits, the queue bound),
+stores the file with a `SelfieUpload` row and answers; an encoder process
+(`manage.py run_encoder`, members/encoder.py), which keeps the models loaded,
+claims rows in arrival order, runs `services.reference_add` and records the
+selfie or the refusal on the row. The status URL and the selfie page read it.
+
+Claims follow the import's pattern (STYLE 16): a conditional UPDATE, a
+heartbeat, and a lease after which another encoder takes the upload over.
+An upload is analysed at most THROWBACK_ENCODER_ATTEMPTS times; one whose
+encoder died every time ends refused (`EncoderStopped`), never stuck.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import logging
+import threading
+import time
+import uuid
+import warnings
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.db.models import Exists, F, OuterRef
+from django.utils import timezone
+from PIL import Image, UnidentifiedImageError
+
+from members import services
+from members.models import Member, SelfieUpload
+
+logger = logging.getLogger(__name__)
+
+PENDING = (SelfieUpload.State.QUEUED, SelfieUpload.State.ANALYSING)
+WAIT_POLL_S = 0.2
+RATE_WINDOW = dt.timedelta(hours=1)
+
+
+def selfie_upload_create(*, member: Member, data: bytes) -> SelfieUpload:
+    """Store an upload and queue it for the encoder; answers in milliseconds.
+
+    Refuses at once (a ReferenceRejected subclass) what needs no face
+    detection: no consent, too many bytes or pixels (from the header), not an
+    image format, the member's selfie limit counting uploads still waiting,
+    THROWBACK_UPLOADS_PER_HOUR, and a full queue (THROWBACK_SELFIE_QUEUE_MAX).
+    With THROWBACK_ENCODE_SELFIES_IN "process" or "inline" the upload is
+    analysed before this returns, so the row comes back done or refused.
+    """
+    if not member.has_consented:
+        raise services.ConsentRequired()
+    if len(data) > services.upload_limit_bytes():
+        raise services.UploadTooLarge(
+            f"This file is {len(data) / 1024 / 1024:.1f} MB; the limit is {settings.THROWBACK_UPLOAD_MAX_MB} MB."
+        )
+    _check_header(data)
+    mode = settings.THROWBACK_ENCODE_SELFIES_IN
+    name = f"uploads/{uuid.uuid4().hex}"
+    with transaction.atomic():
+        # One member's uploads one at a time, so two at once cannot both pass the limits.
+        Member.objects.select_for_update().filter(pk=member.pk).values_list("pk").first()
+        _check_member_limits(member)
+        if mode == "encoder" and SelfieUpload.objects.filter(state__in=PENDING).count() >= (
+            settings.THROWBACK_SELFIE_QUEUE_MAX
+        ):
+            raise services.AnalysisBusy()
+        stored = default_storage.save(name, ContentFile(data))
+        try:
+            upload = SelfieUpload(member=member, file=stored)
+            upload.full_clean()
+            upload.save()
+        except Exception:
+            default_storage.delete(stored)
+            raise
+    if mode != "encoder":
+        claimed = _claim(upload.pk, owner=f"request:{uuid.uuid4().hex[:8]}")
+        if claimed is not None:
+            return selfie_upload_analyse(upload=claimed, encode_in=mode)
+    return upload
+
+
+def _check_header(data: bytes) -> None:
+    """NotAnImage or UploadTooLarge from the image header alone (no pixel is decoded)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as image:
+                width, height = image.size
+    except Image.DecompressionBombError as exc:
+        raise services.UploadTooLarge(
+            "This image has too many pixels; please upload a smaller photo."
+        ) from exc
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError) as exc:
+        raise services.NotAnImage() from exc
+    if width * height > settings.THROWBACK_MAX_IMAGE_PIXELS:
+        raise services.UploadTooLarge("This image has too many pixels; please upload a smaller photo.")
+
+
+def _check_member_limits(member: Member) -> None:
+    """The selfie limit (waiting uploads count as selfies) and the hourly upload limit."""
+    waiting = SelfieUpload.objects.filter(member=member, state__in=PENDING).count()
+    if member.references.selfies().count() + waiting >= settings.THROWBACK_MAX_REFERENCES:
+        raise services.ReferenceLimitReached()
+    per_hour = settings.THROWBACK_UPLOADS_PER_HOUR
+    if per_hour:
+        now = timezone.now()
+        recent = list(
+            SelfieUpload.objects.filter(member=member, created__gt=now - RATE_WINDOW)
+            .order_by("-created")
+            .values_list("created", flat=True)[:per_hour]
+        )
+        if len(recent) >= per_hour:
+            # Free again when the oldest of the last `per_hour` uploads leaves the window.
+            retry_after_s = max(1, int((recent[-1] + RATE_WINDOW - now).total_seconds()) + 1)
+            minutes = -(-retry_after_s // 60)
+            raise services.UploadsThrottled(
+                f"You have uploaded {per_hour} selfie{'s' if per_hour != 1 else ''} in the last hour. "
+                f"Please wait {minutes} minute{'s' if minutes != 1 else ''} before uploading another.",
+                retry_after_s=retry_after_s,
+            )
+
+
+def selfie_upload_claim(*, owner: str) -> SelfieUpload | None:
+    """Claim the oldest queued upload whose member has nothing earlier waiting or being analysed.
+
+    Arrival order per member: only a member's oldest queued upload can be
+    claimed, and not while another of theirs is being analysed. Across
+    members, first come first served. Locked rows are skipped (PostgreSQL's
+    SKIP LOCKED), and the claim itself is a conditional UPDATE, so two
+    encoders never claim one upload. Returns None when nothing is claimable.
+    """
+    earlier = SelfieUpload.objects.filter(
+        member=OuterRef("member"), state=SelfieUpload.State.QUEUED, pk__lt=OuterRef("pk")
+    )
+    busy = SelfieUpload.objects.filter(member=OuterRef("member"), state=SelfieUpload.State.ANALYSING)
+    with transaction.atomic():
+        candidate = (
+            SelfieUpload.objects.select_for_update(skip_locked=True)
+            .filter(state=SelfieUpload.State.QUEUED)
+            .filter(~Exists(earlier), ~Exists(busy))
+            .order_by("pk")
+            .values_list("pk", flat=True)
+            .first()
+        )
+        if candidate is None:
+            return None
+        return _claim(candidate, owner=owner)
+
+
+def _claim(upload_id: int, *, owner: str) -> SelfieUpload | None:
+    now = timezone.now()
+    claimed = SelfieUpload.objects.filter(pk=upload_id, state=SelfieUpload.State.QUEUED).update(
+        state=SelfieUpload.State.ANALYSING,
+        attempts=F("attempts") + 1,
+        claimed_by=owner,
+        heartbeat=now,
+        started=now,
+    )
+    if claimed != 1:
+        return None
+    return SelfieUpload.objects.get(pk=upload_id)
+
+
+def selfie_upload_beat(*, upload_id: int, owner: str) -> bool:
+    """Renew an encoder's claim; False when the upload is no longer its own (taken over, deleted)."""
+    return (
+        SelfieUpload.objects.filter(
+            pk=upload_id, state=SelfieUpload.State.ANALYSING, claimed_by=owner
+        ).update(heartbeat=timezone.now())
+        == 1
+    )
+
+
+def selfie_upload_analyse(*, upload: SelfieUpload, encode_in: str) -> SelfieUpload:
+    """Analyse a claimed upload with `services.reference_add` and record how it ended.
+
+    DONE with its `reference`, or REFUSED with the refusal's code and message
+    (an unexpected error is refused as `EncodingFailed` and logged). The
+    uploaded file is deleted either way. When the claim was lost meanwhile
+    (the member deleted their data, or another encoder took it over after
+    this one stalled past the lease), the result is not kept.
+    """
+    try:
+        with default_storage.open(upload.file.name, "rb") as file:
+            data = file.read()
+        member = Member.objects.get(pk=upload.member_id)
+    except (FileNotFoundError, Member.DoesNotExist):
+        logger.info("selfie upload %s is gone (its member's data was deleted)", upload.pk)
+        return _finish(upload, refusal=services.ConsentWithdrawn())
+    try:
+        reference = services.reference_add(member=member, data=data, encode_in=encode_in)
+    except services.ReferenceRejected as exc:
+        return _finish(upload, refusal=exc)
+    except Exception:
+        logger.exception("analysing selfie upload %s failed", upload.pk)
+        return _finish(upload, refusal=services.EncodingFailed())
+    finished = _finish(upload, reference_id=reference.pk)
+    if finished.state != SelfieUpload.State.DONE:
+        # Not ours any more: another encoder analyses it (or it was deleted), so undo this copy.
+        services.reference_delete(member=member, reference_id=reference.pk)
+    return finished
+
+
+def _finish(
+    upload: SelfieUpload,
+    *,
+    refusal: services.ReferenceRejected | None = None,
+    reference_id: int | None = None,
+) -> SelfieUpload:
+    values: dict[str, object]
+    if refusal is not None:
+        values = {"state": SelfieUpload.State.REFUSED, "code": refusal.code, "message": refusal.message}
+    else:
+        values = {"state": SelfieUpload.State.DONE, "reference_id": reference_id}
+    ended = SelfieUpload.objects.filter(
+        pk=upload.pk, state=SelfieUpload.State.ANALYSING, claimed_by=upload.claimed_by
+    ).update(**values, file="", finished=timezone.now())
+    if ended:
+        _delete_file(upload.file.name)
+    current = SelfieUpload.objects.filter(pk=upload.pk).first()
+    if current is None:  # deleted with the member's data
+        upload.state = SelfieUpload.State.REFUSED
+        return upload
+    return current
+
+
+def _delete_file(name: str) -> None:
+    if not name:
+        return
+    try:
+        default_storage.delete(name)
+    except OSError:
+        logger.exception("could not delete the uploaded selfie file %s", name)
+
+
+def selfie_uploads_recover(*, now: dt.datetime) -> int:
+    """Hand back uploads whose encoder stopped renewing its claim; returns how many were changed.
+
+    An upload analysed fewer than THROWBACK_ENCODER_ATTEMPTS times is queued
+    again (it keeps its place: arrival order); one that has used them all is
+    refused with `EncoderStopped`, so it never stays "analysing".
+    """
+    stale = now - dt.timedelta(seconds=settings.THROWBACK_ENCODER_LEASE_SECONDS)
+    changed = 0
+    rows = SelfieUpload.objects.filter(state=SelfieUpload.State.ANALYSING, heartbeat__lt=stale)
+    for upload in rows.only("pk", "attempts", "claimed_by", "heartbeat", "file"):
+        same_claim = SelfieUpload.objects.filter(
+            pk=upload.pk, state=SelfieUpload.State.ANALYSING, claimed_by=upload.claimed_by
+        )
+        if upload.attempts < settings.THROWBACK_ENCODER_ATTEMPTS:
+            changed += same_claim.update(state=SelfieUpload.State.QUEUED, claimed_by="", heartbeat=None)
+            logger.warning(
+                "selfie upload %s: its encoder %s stopped; queued again", upload.pk, upload.claimed_by
+            )
+        else:
+            refusal = services.EncoderStopped()
+            ended = same_claim.update(
+                state=SelfieUpload.State.REFUSED,
+                code=refusal.code,
+                message=refusal.message,
+                file="",
+                finished=now,
+            )
+            if ended:
+                _delete_file(upload.file.name)
+            changed += ended
+            logger.warning(
+                "selfie upload %s: its encoder stopped %s times; refused", upload.pk, upload.attempts
+            )
+    return changed
+
+
+class _Waiters:
+    """How many requests of this process wait for an analysis now (THROWBACK_SELFIE_WAITERS at most)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.count = 0
+
+    def enter(self) -> bool:
+        with self.lock:
+            if self.count >= settings.THROWBACK_SELFIE_WAITERS:
+                return False
+            self.count += 1
+            return True
+
+    def leave(self) -> None:
+        with self.lock:
+            self.count -= 1
+
+
+_waiters = _Waiters()
+
+
+def selfie_upload_wait(*, upload_id: int, timeout_s: float) -> SelfieUpload | None:
+    """The upload once it is done or refused, or as it is after `timeout_s`; None when it is gone.
+
+    For `POST /api/references/` without `Prefer: respond-async`: the request
+    waits in a gunicorn thread (gthread), not a whole worker. At most
+    THROWBACK_SELFIE_WAITERS requests of a process wait at once, so a burst
+    of such uploads leaves threads for the pages: beyond them the upload is
+    returned as it is at once (the API then answers 202 with the status URL).
+    """
+    if not _waiters.enter():
+        return SelfieUpload.objects.filter(pk=upload_id).first()
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            upload = SelfieUpload.objects.filter(pk=upload_id).first()
+            if upload is None or not upload.pending or time.monotonic() >= deadline:
+                return upload
+            time.sleep(WAIT_POLL_S)
+    finally:
+        _waiters.leave()
+
+
+def member_upload(*, member: Member, upload_id: int) -> SelfieUpload | None:
+    """One of the member's own uploads (None for anyone else's: the views answer 404)."""
+    return SelfieUpload.objects.filter(member=member, pk=upload_id).select_related("reference").first()

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('members', '0004_reference_kinds_and_limits'),
+        ('members', '0005_reference_projection'),
     ]
 
     operations = [

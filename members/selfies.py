@@ -28,8 +28,9 @@ import warnings
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import Exists, F, OuterRef
+from django.db.models.functions import Now
 from django.utils import timezone
 from PIL import Image, UnidentifiedImageError
 
@@ -194,38 +195,43 @@ def selfie_upload_analyse(*, upload: SelfieUpload, encode_in: str) -> SelfieUplo
         logger.info("selfie upload %s is gone (its member's data was deleted)", upload.pk)
         return _finish(upload, refusal=services.ConsentWithdrawn())
     try:
-        reference = services.reference_add(member=member, data=data, encode_in=encode_in)
+        # Marks the upload DONE in the transaction that stores the selfie.
+        services.reference_add(member=member, data=data, encode_in=encode_in, upload=upload)
+    except services.ClaimLost:
+        logger.info("selfie upload %s is no longer %s's; nothing was saved", upload.pk, upload.claimed_by)
     except services.ReferenceRejected as exc:
         return _finish(upload, refusal=exc)
+    except DatabaseError:
+        # Not the photo's fault: the claim lapses and the upload is tried again.
+        raise
     except Exception:
         logger.exception("analysing selfie upload %s failed", upload.pk)
         return _finish(upload, refusal=services.EncodingFailed())
-    finished = _finish(upload, reference_id=reference.pk)
-    if finished.state != SelfieUpload.State.DONE:
-        # Not ours any more: another encoder analyses it (or it was deleted), so undo this copy.
-        services.reference_delete(member=member, reference_id=reference.pk)
-    return finished
+    return _current(upload)
 
 
-def _finish(
-    upload: SelfieUpload,
-    *,
-    refusal: services.ReferenceRejected | None = None,
-    reference_id: int | None = None,
-) -> SelfieUpload:
-    values: dict[str, object]
-    if refusal is not None:
-        values = {"state": SelfieUpload.State.REFUSED, "code": refusal.code, "message": refusal.message}
-    else:
-        values = {"state": SelfieUpload.State.DONE, "reference_id": reference_id}
+def _finish(upload: SelfieUpload, *, refusal: services.ReferenceRejected) -> SelfieUpload:
+    """Record a refusal, only while the claim is still this encoder's."""
     ended = SelfieUpload.objects.filter(
         pk=upload.pk, state=SelfieUpload.State.ANALYSING, claimed_by=upload.claimed_by
-    ).update(**values, file="", finished=timezone.now())
+    ).update(
+        state=SelfieUpload.State.REFUSED,
+        code=refusal.code,
+        message=refusal.message,
+        file="",
+        finished=Now(),
+    )
     if ended:
         _delete_file(upload.file.name)
+    return _current(upload)
+
+
+def _current(upload: SelfieUpload) -> SelfieUpload:
+    """The upload as stored now; REFUSED when its row is gone (deleted with the member's data)."""
     current = SelfieUpload.objects.filter(pk=upload.pk).first()
     if current is None:  # deleted with the member's data
-        upload.state = SelfieUpload.State.REFUSED
+        gone = services.ConsentWithdrawn()
+        upload.state, upload.code, upload.message = SelfieUpload.State.REFUSED, gone.code, gone.message
         return upload
     return current
 

@@ -20,7 +20,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, Now
 from django.utils import timezone
 
 from faces import engine, isolated, limits
@@ -135,6 +135,13 @@ class AnalysisBusy(ReferenceRejected):
     retry_after_s = 60
 
 
+class ClaimLost(Exception):
+    """The upload being analysed is no longer this encoder's (deleted, timed out or taken over).
+
+    Raised by reference_add before it stores anything, so the selfie is not saved.
+    """
+
+
 def refusal_http_status(code: str) -> int:
     """The HTTP status of a refusal recorded by code (members.selfies keeps only the code).
 
@@ -161,7 +168,9 @@ def consent_give(*, member: Member) -> None:
         member.save(update_fields=["consent_given_at"])
 
 
-def reference_add(*, member: Member, data: bytes, encode_in: str | None = None) -> ReferenceFace:
+def reference_add(
+    *, member: Member, data: bytes, encode_in: str | None = None, upload: SelfieUpload | None = None
+) -> ReferenceFace:
     """Store a selfie with one face and match it against every photo face.
 
     A photo in which no face is found is tried again harder (more upsampling,
@@ -174,6 +183,12 @@ def reference_add(*, member: Member, data: bytes, encode_in: str | None = None) 
     `encode_in` ("process" or "inline") overrides THROWBACK_ENCODE_SELFIES_IN:
     the encoder process passes "inline". Raises a ReferenceRejected subclass
     naming the problem.
+
+    `upload` is the claimed SelfieUpload being analysed: it is marked DONE
+    with this selfie in the same transaction that stores the selfie, and only
+    while it is still ANALYSING under the same claim (else ClaimLost and
+    nothing is stored), so an upload is never saved twice, and "delete my
+    data" (which deletes the upload) can never be followed by its selfie.
     """
     if not member.has_consented:
         raise ConsentRequired()
@@ -220,6 +235,16 @@ def reference_add(*, member: Member, data: bytes, encode_in: str | None = None) 
         # lock too, so it either committed before this point or waits for
         # this upload and then deletes its reference.
         locked = Member.objects.select_for_update().only("consent_given_at").filter(pk=member.pk).first()
+        claimed = None
+        if upload is not None:
+            claimed = (
+                SelfieUpload.objects.select_for_update()
+                .filter(pk=upload.pk, state=SelfieUpload.State.ANALYSING, claimed_by=upload.claimed_by)
+                .only("pk", "file")
+                .first()
+            )
+            if claimed is None:
+                raise ClaimLost()
         if locked is None or not locked.has_consented:
             raise ConsentWithdrawn()
         if member.references.selfies().count() >= settings.THROWBACK_MAX_REFERENCES:
@@ -244,8 +269,18 @@ def reference_add(*, member: Member, data: bytes, encode_in: str | None = None) 
         except Exception:
             default_storage.delete(reference.image.name)
             raise
-    # The mean of two or more selfies and the learned references follow the new selfie.
-    member_learn(member_id=member.pk)
+        if claimed is not None:
+            SelfieUpload.objects.filter(pk=claimed.pk).update(
+                state=SelfieUpload.State.DONE, reference=reference, file="", finished=Now()
+            )
+            upload_file = claimed.file.name
+            transaction.on_commit(lambda: _storage_delete([upload_file]))
+    # The mean of two or more selfies and the learned references follow the new
+    # selfie. The selfie is saved already, so a failure here is logged, not a refusal.
+    try:
+        member_learn(member_id=member.pk)
+    except Exception:
+        logger.exception("member %s: learning after a new selfie failed; the selfie is saved", member.pk)
     return reference
 
 

@@ -9,6 +9,7 @@ queues uploads and reads their state.
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import signal
 import subprocess
@@ -20,12 +21,14 @@ from pathlib import Path
 import pytest
 from django.core.files.storage import default_storage
 from django.core.management import call_command
+from django.db import connection
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 from PIL import Image
 
 from faces.models import Match
-from members import services
+from members import selfies, services
 from members.models import Member, ReferenceFace, SelfieUpload
 from tests.conftest import REPO, import_process_env, make_album_folder
 from tests.factories import MemberFactory
@@ -349,6 +352,56 @@ def test_deleting_my_data_takes_waiting_uploads_and_their_files(queued: None, ex
 
     assert not SelfieUpload.objects.filter(member=member).exists()
     assert not default_storage.exists(name)
+
+
+def reference_ids_used() -> int:
+    """How many ReferenceFace ids were ever taken: a selfie inserted and rolled back or deleted counts too."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM members_referenceface_id_seq"
+        )
+        return int(cursor.fetchone()[0])
+
+
+def test_deleting_my_data_while_an_upload_is_analysed_never_creates_its_selfie(
+    queued: None, examples: Path
+) -> None:
+    """Delete my data, then consent again, while an encoder holds the upload: its selfie is never inserted."""
+    client, member = member_client("barack")
+    upload(client, (examples / "obama.jpg").read_bytes())
+    claimed = selfies.selfie_upload_claim(owner="encoder-a")
+    assert claimed is not None
+    before = reference_ids_used()
+
+    services.member_face_data_delete(member=member)
+    services.consent_give(member=Member.objects.get(pk=member.pk))
+    finished = selfies.selfie_upload_analyse(upload=claimed, encode_in="inline")
+
+    assert finished.state == SelfieUpload.State.REFUSED
+    assert reference_ids_used() == before
+    assert not ReferenceFace.objects.filter(member=member).exists()
+
+
+def test_an_upload_taken_over_by_another_encoder_is_saved_once(queued: None, examples: Path) -> None:
+    """Encoder A stalled past the lease and B took the upload over: A's late result is not stored."""
+    client, member = member_client("barack")
+    upload(client, (examples / "obama.jpg").read_bytes())
+    first = selfies.selfie_upload_claim(owner="encoder-a")
+    assert first is not None
+    SelfieUpload.objects.filter(pk=first.pk).update(heartbeat=timezone.now() - dt.timedelta(hours=1))
+    assert selfies.selfie_uploads_recover(now=timezone.now()) == 1
+    second = selfies.selfie_upload_claim(owner="encoder-b")
+    assert second is not None and second.pk == first.pk
+    before = reference_ids_used()
+
+    late = selfies.selfie_upload_analyse(upload=first, encode_in="inline")
+    assert late.state == SelfieUpload.State.ANALYSING  # still B's
+    assert reference_ids_used() == before
+    done = selfies.selfie_upload_analyse(upload=second, encode_in="inline")
+
+    assert done.state == SelfieUpload.State.DONE
+    assert list(ReferenceFace.objects.selfies().filter(member=member)) == [done.reference]
+    assert done.file.name == "" and not default_storage.exists(first.file.name)
 
 
 def test_the_encoder_stops_cleanly_on_sigterm(queued: None, tmp_path: Path, encoders) -> None:  # type: ignore[no-untyped-def]

@@ -91,6 +91,7 @@ class Encoder:
             try:
                 if time.monotonic() - last_recover >= RECOVER_EVERY_S:
                     selfies.selfie_uploads_recover(now=timezone.now())
+                    selfies.selfie_uploads_expire()
                     last_recover = time.monotonic()
                 upload = selfies.selfie_upload_claim(owner=self.owner)
                 if upload is None:

@@ -282,6 +282,42 @@ def selfie_uploads_recover(*, now: dt.datetime) -> int:
     return changed
 
 
+def selfie_uploads_expire(*, member_id: int | None = None) -> int:
+    """Refuse uploads pending for too long (all, or one member's); returns how many.
+
+    Analysed for longer than THROWBACK_SELFIE_ANALYSIS_TIMEOUT_SECONDS: a hung
+    analysis, refused `encoding_timeout` (its encoder's late result is then
+    dropped: the claim is gone). Queued for longer than
+    THROWBACK_SELFIE_QUEUE_MAX_AGE_SECONDS: no encoder is alive or keeps up,
+    refused `encoding_failed`. Run by the encoders and by the web side when a
+    member's upload is read, so it works with no encoder at all. Times are the
+    database's (Now()), so app hosts' clocks do not matter.
+    """
+    analysis = dt.timedelta(seconds=settings.THROWBACK_SELFIE_ANALYSIS_TIMEOUT_SECONDS)
+    queue = dt.timedelta(seconds=settings.THROWBACK_SELFIE_QUEUE_MAX_AGE_SECONDS)
+    uploads = SelfieUpload.objects.all()
+    if member_id is not None:
+        uploads = uploads.filter(member_id=member_id)
+    changed = 0
+    for state, older, refusal in (
+        (SelfieUpload.State.ANALYSING, {"started__lt": Now() - analysis}, services.EncodingTimedOut()),
+        (SelfieUpload.State.QUEUED, {"created__lt": Now() - queue}, services.QueueTimedOut()),
+    ):
+        for pk, name in uploads.filter(state=state, **older).values_list("pk", "file"):
+            ended = SelfieUpload.objects.filter(pk=pk, state=state, **older).update(
+                state=SelfieUpload.State.REFUSED,
+                code=refusal.code,
+                message=refusal.message,
+                file="",
+                finished=Now(),
+            )
+            if ended:
+                _delete_file(name)
+                logger.warning("selfie upload %s: %s for too long; refused %s", pk, state, refusal.code)
+            changed += ended
+    return changed
+
+
 class _Waiters:
     """How many requests of this process wait for an analysis now (THROWBACK_SELFIE_WAITERS at most)."""
 
@@ -319,6 +355,8 @@ def selfie_upload_wait(*, upload_id: int, timeout_s: float) -> SelfieUpload | No
         deadline = time.monotonic() + timeout_s
         while True:
             upload = SelfieUpload.objects.filter(pk=upload_id).first()
+            if upload is not None and upload.pending and selfie_uploads_expire(member_id=upload.member_id):
+                upload.refresh_from_db()
             if upload is None or not upload.pending or time.monotonic() >= deadline:
                 return upload
             time.sleep(WAIT_POLL_S)
@@ -327,5 +365,10 @@ def selfie_upload_wait(*, upload_id: int, timeout_s: float) -> SelfieUpload | No
 
 
 def member_upload(*, member: Member, upload_id: int) -> SelfieUpload | None:
-    """One of the member's own uploads (None for anyone else's: the views answer 404)."""
+    """One of the member's own uploads (None for anyone else's: the views answer 404).
+
+    Pending uploads of the member past their time are refused first, so the
+    member sees the end even when no encoder runs.
+    """
+    selfie_uploads_expire(member_id=member.pk)
     return SelfieUpload.objects.filter(member=member, pk=upload_id).select_related("reference").first()

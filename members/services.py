@@ -114,6 +114,12 @@ class EncoderStopped(EncodingFailed):
     )
 
 
+class QueueTimedOut(EncodingFailed):
+    """Queued for longer than THROWBACK_SELFIE_QUEUE_MAX_AGE_SECONDS: no encoder got to it."""
+
+    message = "We could not get to this photo in time, so nothing was saved. Please try again in a moment."
+
+
 class UploadsThrottled(ReferenceRejected):
     """THROWBACK_UPLOADS_PER_HOUR reached: one member cannot keep the encoder to themselves."""
 

@@ -165,6 +165,7 @@ def _references_page(
     request: MemberRequest, *, form: ReferenceUploadForm | None = None, refusal: str = ""
 ) -> HttpResponse:
     """My selfies, with why an upload was refused when it was (by the checks or the analysis)."""
+    selfies.selfie_uploads_expire(member_id=request.user.pk)
     return render(
         request,
         "members/references.html",

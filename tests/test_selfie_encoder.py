@@ -65,12 +65,12 @@ def encoders(media_root: Path, tmp_path: Path) -> Iterator[Callable[[], subproce
         THROWBACK_ENCODER_POLL_SECONDS="0.05",
     )
 
-    def start() -> subprocess.Popen[str]:
+    def start(**extra: str) -> subprocess.Popen[str]:
         log = (tmp_path / f"encoder-{len(started)}.log").open("w")
         process = subprocess.Popen(
             [sys.executable, str(REPO / "manage.py"), "run_encoder"],
             cwd=REPO,
-            env=env,
+            env={**env, **extra},
             stdout=log,
             stderr=subprocess.STDOUT,
             text=True,
@@ -402,6 +402,63 @@ def test_an_upload_taken_over_by_another_encoder_is_saved_once(queued: None, exa
     assert done.state == SelfieUpload.State.DONE
     assert list(ReferenceFace.objects.selfies().filter(member=member)) == [done.reference]
     assert done.file.name == "" and not default_storage.exists(first.file.name)
+
+
+def test_an_upload_queued_too_long_is_refused_when_read_with_no_encoder_alive(
+    queued: None, settings, examples: Path
+) -> None:  # type: ignore[no-untyped-def]
+    settings.THROWBACK_SELFIE_QUEUE_MAX_AGE_SECONDS = 60
+    client, member = member_client("barack")
+    answer = upload(client, (examples / "obama.jpg").read_bytes())
+    assert answer.status_code == 202
+    status_url = answer["Location"]
+    name = SelfieUpload.objects.get(member=member).file.name
+    assert client.get(status_url).json()["state"] == "queued"
+
+    SelfieUpload.objects.filter(member=member).update(created=timezone.now() - dt.timedelta(seconds=61))
+    status = client.get(status_url).json()
+
+    assert (status["state"], status["code"]) == ("refused", "encoding_failed")
+    assert status["error"] == services.QueueTimedOut.message
+    assert not default_storage.exists(name)
+
+
+def test_an_encoder_refuses_an_upload_queued_too_long_before_claiming_it(
+    queued: None, examples: Path, encoders
+) -> None:  # type: ignore[no-untyped-def]
+    client, member = member_client("barack")
+    upload(client, (examples / "obama.jpg").read_bytes())
+    SelfieUpload.objects.filter(member=member).update(created=timezone.now() - dt.timedelta(seconds=61))
+
+    encoders(THROWBACK_SELFIE_QUEUE_MAX_AGE_SECONDS="60")
+    row = until(lambda: ended(SelfieUpload.objects.get(member=member).pk), "the upload refused")
+
+    assert isinstance(row, SelfieUpload)
+    assert (row.state, row.code, row.attempts) == (SelfieUpload.State.REFUSED, "encoding_failed", 0)
+
+
+def test_an_analysis_past_its_timeout_is_refused_and_its_late_result_dropped(
+    queued: None, settings, examples: Path, encoders
+) -> None:  # type: ignore[no-untyped-def]
+    """The page reads the state while the encoder (THROWBACK_SELFIE_JITTERS=100: a long analysis) works."""
+    settings.THROWBACK_SELFIE_ANALYSIS_TIMEOUT_SECONDS = 2
+    client, member = member_client("barack")
+    before = reference_ids_used()
+    encoder = encoders(THROWBACK_SELFIE_JITTERS="100")
+    status_url = upload(client, (examples / "obama.jpg").read_bytes())["Location"]
+    until(lambda: SelfieUpload.objects.get(member=member).state == "analysing", "the analysis")
+
+    status = until(
+        lambda: (answer := client.get(status_url).json())["state"] != "analysing" and answer,
+        "the analysis refused",
+    )
+
+    assert isinstance(status, dict)
+    assert (status["state"], status["code"]) == ("refused", "encoding_timeout")
+    encoder.terminate()  # it finishes the analysis it is in, then exits
+    assert encoder.wait(timeout=WAIT_S) == 0
+    assert reference_ids_used() == before
+    assert SelfieUpload.objects.get(member=member).code == "encoding_timeout"
 
 
 def test_the_encoder_stops_cleanly_on_sigterm(queued: None, tmp_path: Path, encoders) -> None:  # type: ignore[no-untyped-def]

@@ -325,6 +325,14 @@ THROWBACK_SELFIE_WAITERS = env_int("THROWBACK_SELFIE_WAITERS", 4, minimum=0)
 # (THROWBACK_ENCODER_ATTEMPTS analyses in all), then refused.
 THROWBACK_ENCODER_LEASE_SECONDS = env_int("THROWBACK_ENCODER_LEASE_SECONDS", 60, minimum=3)
 THROWBACK_ENCODER_ATTEMPTS = env_int("THROWBACK_ENCODER_ATTEMPTS", 2, minimum=1)
+# No upload stays pending forever, even with no encoder alive: one analysed for
+# longer than this (a hung analysis) is refused `encoding_timeout`, one queued
+# for longer than the second is refused `encoding_failed`. Enforced by the
+# encoders and whenever the member's status page, API or selfie page reads it.
+THROWBACK_SELFIE_ANALYSIS_TIMEOUT_SECONDS = env_int(
+    "THROWBACK_SELFIE_ANALYSIS_TIMEOUT_SECONDS", 600, minimum=1
+)
+THROWBACK_SELFIE_QUEUE_MAX_AGE_SECONDS = env_int("THROWBACK_SELFIE_QUEUE_MAX_AGE_SECONDS", 1800, minimum=1)
 # How often an idle encoder looks for queued uploads.
 THROWBACK_ENCODER_POLL_SECONDS = env_float("THROWBACK_ENCODER_POLL_SECONDS", 0.25, minimum=0.01, maximum=60)
 # --- end of face engine options -------------------------------------------

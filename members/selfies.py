@@ -155,13 +155,13 @@ def selfie_upload_claim(*, owner: str) -> SelfieUpload | None:
 
 
 def _claim(upload_id: int, *, owner: str) -> SelfieUpload | None:
-    now = timezone.now()
+    # The database's clock (Now()) on every side of the lease, so app hosts' clocks do not matter.
     claimed = SelfieUpload.objects.filter(pk=upload_id, state=SelfieUpload.State.QUEUED).update(
         state=SelfieUpload.State.ANALYSING,
         attempts=F("attempts") + 1,
         claimed_by=owner,
-        heartbeat=now,
-        started=now,
+        heartbeat=Now(),
+        started=Now(),
     )
     if claimed != 1:
         return None
@@ -173,7 +173,7 @@ def selfie_upload_beat(*, upload_id: int, owner: str) -> bool:
     return (
         SelfieUpload.objects.filter(
             pk=upload_id, state=SelfieUpload.State.ANALYSING, claimed_by=owner
-        ).update(heartbeat=timezone.now())
+        ).update(heartbeat=Now())
         == 1
     )
 
@@ -245,19 +245,24 @@ def _delete_file(name: str) -> None:
         logger.exception("could not delete the uploaded selfie file %s", name)
 
 
-def selfie_uploads_recover(*, now: dt.datetime) -> int:
+def selfie_uploads_recover() -> int:
     """Hand back uploads whose encoder stopped renewing its claim; returns how many were changed.
 
     An upload analysed fewer than THROWBACK_ENCODER_ATTEMPTS times is queued
     again (it keeps its place: arrival order); one that has used them all is
-    refused with `EncoderStopped`, so it never stays "analysing".
+    refused with `EncoderStopped`, so it never stays "analysing". Staleness
+    is judged by the database's clock, and checked again in each UPDATE, so a
+    claim renewed meanwhile is left alone.
     """
-    stale = now - dt.timedelta(seconds=settings.THROWBACK_ENCODER_LEASE_SECONDS)
+    stale = Now() - dt.timedelta(seconds=settings.THROWBACK_ENCODER_LEASE_SECONDS)
     changed = 0
     rows = SelfieUpload.objects.filter(state=SelfieUpload.State.ANALYSING, heartbeat__lt=stale)
     for upload in rows.only("pk", "attempts", "claimed_by", "heartbeat", "file"):
         same_claim = SelfieUpload.objects.filter(
-            pk=upload.pk, state=SelfieUpload.State.ANALYSING, claimed_by=upload.claimed_by
+            pk=upload.pk,
+            state=SelfieUpload.State.ANALYSING,
+            claimed_by=upload.claimed_by,
+            heartbeat__lt=stale,
         )
         if upload.attempts < settings.THROWBACK_ENCODER_ATTEMPTS:
             changed += same_claim.update(state=SelfieUpload.State.QUEUED, claimed_by="", heartbeat=None)
@@ -271,7 +276,7 @@ def selfie_uploads_recover(*, now: dt.datetime) -> int:
                 code=refusal.code,
                 message=refusal.message,
                 file="",
-                finished=now,
+                finished=Now(),
             )
             if ended:
                 _delete_file(upload.file.name)

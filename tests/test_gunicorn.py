@@ -251,6 +251,9 @@ def test_clients_that_dribble_their_bodies_cannot_hold_every_thread(server: Serv
     # Each dribbler was answered (a 4xx: the body never came) or cut off, none served a 5xx.
     assert len(answers) == len(dribblers)
     assert not [answer[:40] for answer in answers if answer.startswith(b"HTTP/1.1 5")]
+    # At least every thread's worth was refused by the body deadline, not just dropped.
+    refused = [answer for answer in answers if answer.startswith(b"HTTP/1.1 4")]
+    assert len(refused) >= WORKERS * THREADS, [answer[:40] for answer in answers]
 
 
 def test_a_kept_alive_connection_outlives_the_body_deadline(server: Server) -> None:
@@ -261,4 +264,12 @@ def test_a_kept_alive_connection_outlives_the_body_deadline(server: Server) -> N
     while time.monotonic() - started < 2 * BODY_DEADLINE_S:
         statuses.append(session.get(f"{server.base}/api/references/", timeout=WAIT_S).status_code)
         time.sleep(0.5)
+    # A body sent on the same connection after twice the deadline is read in full and judged.
+    answer = session.post(
+        f"{server.base}/api/references/",
+        files={"image": ("selfie.jpg", b"not an image " * 1000, "image/jpeg")},
+        headers=csrf(session, server.base),
+        timeout=WAIT_S,
+    )
     assert set(statuses) == {200}
+    assert (answer.status_code, answer.json()["code"]) == (400, "not_image")

@@ -118,6 +118,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Import workers and web requests write concurrently: wait for the lock
     # instead of failing with "database is locked".
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 30
+    # The selfie encoder writes beside the web workers: a transaction that reads
+    # and then writes would fail at once ("database is locked") instead of
+    # waiting, so every transaction takes the write lock when it begins.
+    DATABASES["default"]["OPTIONS"]["transaction_mode"] = "IMMEDIATE"
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "members.Member"

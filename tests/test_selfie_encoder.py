@@ -14,6 +14,7 @@ import io
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -462,6 +463,32 @@ def test_an_analysis_past_its_timeout_is_refused_and_its_late_result_dropped(
     assert encoder.wait(timeout=WAIT_S) == 0
     assert reference_ids_used() == before
     assert SelfieUpload.objects.get(member=member).code == "encoding_timeout"
+
+
+def test_an_upload_deleted_while_its_request_waits_is_answered_409(queued: None, examples: Path) -> None:
+    """Without a preference the request waits; "delete my data" meanwhile: 409, not a 202 whose URL 404s."""
+    client, member = member_client("barack")
+    answers: list[object] = []
+
+    def post() -> None:
+        try:
+            answers.append(upload(client, (examples / "obama.jpg").read_bytes(), prefer=None))
+        finally:
+            connection.close()  # this thread's own connection
+
+    waiting = threading.Thread(target=post)
+    waiting.start()
+    try:
+        until(lambda: SelfieUpload.objects.filter(member=member).exists(), "the upload queued")
+        services.member_face_data_delete(member=member)
+    finally:
+        waiting.join(timeout=WAIT_S)
+    answer = answers[0]
+    assert answer.status_code == 409  # type: ignore[attr-defined]
+    assert answer.json() == {  # type: ignore[attr-defined]
+        "error": services.ConsentWithdrawn.message,
+        "code": "consent",
+    }
 
 
 def test_the_encoder_stops_cleanly_on_sigterm(queued: None, tmp_path: Path, encoders) -> None:  # type: ignore[no-untyped-def]

@@ -42,6 +42,8 @@ logger = logging.getLogger(__name__)
 PENDING = (SelfieUpload.State.QUEUED, SelfieUpload.State.ANALYSING)
 WAIT_POLL_S = 0.2
 RATE_WINDOW = dt.timedelta(hours=1)
+# How long the selfie page lists an upload refused after the request answered.
+REFUSALS_SHOWN = dt.timedelta(hours=24)
 
 
 def selfie_upload_create(*, member: Member, data: bytes) -> SelfieUpload:
@@ -377,3 +379,16 @@ def member_upload(*, member: Member, upload_id: int) -> SelfieUpload | None:
     """
     selfie_uploads_expire(member_id=member.pk)
     return SelfieUpload.objects.filter(member=member, pk=upload_id).select_related("reference").first()
+
+
+def member_uploads_refused(*, member: Member) -> list[SelfieUpload]:
+    """The member's uploads refused by the analysis in the last REFUSALS_SHOWN, newest first.
+
+    A refusal found after the member left the page reaches them on the selfie page.
+    """
+    since = timezone.now() - REFUSALS_SHOWN
+    return list(
+        SelfieUpload.objects.filter(member=member, state=SelfieUpload.State.REFUSED, finished__gte=since)
+        .order_by("-finished", "-pk")
+        .only("pk", "created", "message", "finished")
+    )

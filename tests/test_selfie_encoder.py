@@ -346,6 +346,42 @@ def test_without_javascript_a_refusal_found_later_is_shown_on_the_selfie_page(
     assert f'<p class="error" role="alert">{services.NoFaceFound.message}</p>' in page.content.decode()
 
 
+def analyse_here() -> SelfieUpload:
+    """Claim and analyse the next queued upload in this process, as an encoder would."""
+    claimed = selfies.selfie_upload_claim(owner="test-encoder")
+    assert claimed is not None
+    return selfies.selfie_upload_analyse(upload=claimed, encode_in="inline")
+
+
+def test_a_refusal_found_after_the_member_left_is_listed_on_the_selfie_page_for_a_day(
+    queued: None, media_root: Path
+) -> None:
+    client, member = member_client("someone")
+    upload(client, white_jpeg())
+    assert analyse_here().code == "no_face"
+
+    listed = client.get(reverse("members:references")).content.decode()
+    assert "Selfies refused in the last day" in listed
+    assert services.NoFaceFound.message in listed
+
+    SelfieUpload.objects.filter(member=member).update(finished=timezone.now() - dt.timedelta(hours=25))
+    assert services.NoFaceFound.message not in client.get(reverse("members:references")).content.decode()
+
+
+def test_a_finished_status_page_says_selfie_added_once(queued: None, examples: Path) -> None:
+    client, _ = member_client("barack")
+    status_page = reverse(
+        "members:reference_upload", args=[upload(client, (examples / "obama.jpg").read_bytes()).json()["id"]]
+    )
+    assert analyse_here().state == "done"
+
+    first = client.get(status_page, follow=True)
+    again = client.get(status_page, follow=True)
+
+    assert [str(m) for m in first.context["messages"]] == [services.SELFIE_ADDED]
+    assert [str(m) for m in again.context["messages"]] == []
+
+
 def test_deleting_my_data_takes_waiting_uploads_and_their_files(queued: None, examples: Path) -> None:
     client, member = member_client("barack")
     upload(client, (examples / "obama.jpg").read_bytes())

@@ -106,7 +106,7 @@ def _check_header(data: bytes) -> None:
 
 
 def _check_member_limits(member: Member) -> None:
-    """The selfie limit (waiting uploads count as selfies) and the hourly upload limit."""
+    """The selfie limit (waiting uploads count as selfies), the hourly upload limit and the pending cap."""
     waiting = SelfieUpload.objects.filter(member=member, state__in=PENDING).count()
     if member.references.selfies().count() + waiting >= settings.THROWBACK_MAX_REFERENCES:
         raise services.ReferenceLimitReached()
@@ -127,6 +127,11 @@ def _check_member_limits(member: Member) -> None:
                 f"Please wait {minutes} minute{'s' if minutes != 1 else ''} before uploading another.",
                 retry_after_s=retry_after_s,
             )
+    if waiting >= settings.THROWBACK_SELFIE_PENDING_PER_MEMBER:
+        raise services.UploadsPending(
+            f"Your {waiting} earlier selfie{'s are' if waiting != 1 else ' is'} still being analysed. "
+            "Please wait until they are done before uploading another."
+        )
 
 
 def selfie_upload_claim(*, owner: str) -> SelfieUpload | None:

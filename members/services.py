@@ -132,6 +132,15 @@ class UploadsThrottled(ReferenceRejected):
         self.retry_after_s = retry_after_s
 
 
+class UploadsPending(ReferenceRejected):
+    """THROWBACK_SELFIE_PENDING_PER_MEMBER of the member's uploads wait already: their turn first."""
+
+    code = "pending"
+    message = "Your earlier selfies are still being analysed. Please wait until they are done."
+    http_status = 429
+    retry_after_s = 30
+
+
 class AnalysisBusy(ReferenceRejected):
     """THROWBACK_SELFIE_QUEUE_MAX uploads are waiting already: ours to fix, not the member's."""
 

@@ -216,8 +216,9 @@ def test_only_the_owner_sees_an_upload(queued: None, examples: Path) -> None:
 
 
 def test_uploads_are_analysed_in_order_of_arrival_per_member(
-    queued: None, media_root: Path, examples: Path, faces_dir: Path, encoders
+    queued: None, settings, media_root: Path, examples: Path, faces_dir: Path, encoders
 ) -> None:  # type: ignore[no-untyped-def]
+    settings.THROWBACK_SELFIE_PENDING_PER_MEMBER = 3
     first, first_member = member_client("first")
     second, _ = member_client("second")
     photos = ["obama.jpg", "biden.jpg", "obama_small.jpg"]
@@ -525,6 +526,25 @@ def test_an_upload_deleted_while_its_request_waits_is_answered_409(queued: None,
         "error": services.ConsentWithdrawn.message,
         "code": "consent",
     }
+
+
+def test_one_member_cannot_hold_more_than_their_share_of_the_queue(
+    queued: None, settings, examples: Path
+) -> None:  # type: ignore[no-untyped-def]
+    settings.THROWBACK_SELFIE_PENDING_PER_MEMBER = 2
+    greedy, _ = member_client("greedy")
+    other, _ = member_client("other")
+    selfie = (examples / "obama.jpg").read_bytes()
+    assert [upload(greedy, selfie).status_code for _ in range(2)] == [202, 202]
+
+    refused = upload(greedy, selfie)
+    assert refused.status_code == 429
+    assert refused.json()["code"] == "pending"
+    assert "still being analysed" in refused.json()["error"]
+    assert refused["Retry-After"] == "30"
+    assert upload(other, selfie).status_code == 202  # everyone else still gets in
+    analyse_here()
+    assert upload(greedy, selfie).status_code == 202  # one done: room again
 
 
 def test_the_encoder_stops_cleanly_on_sigterm(queued: None, tmp_path: Path, encoders) -> None:  # type: ignore[no-untyped-def]

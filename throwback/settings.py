@@ -318,6 +318,9 @@ THROWBACK_SELFIE_ENCODE_TIMEOUT_SECONDS = env_int("THROWBACK_SELFIE_ENCODE_TIMEO
 # "encoder": at most this many uploads wait or are analysed at once; beyond it
 # an upload is refused with 503 and Retry-After (the member tries again later).
 THROWBACK_SELFIE_QUEUE_MAX = env_int("THROWBACK_SELFIE_QUEUE_MAX", 100, minimum=1)
+# ... and at most this many of them from one member, so one member cannot fill
+# the queue for everyone: beyond it 429 with Retry-After.
+THROWBACK_SELFIE_PENDING_PER_MEMBER = env_int("THROWBACK_SELFIE_PENDING_PER_MEMBER", 2, minimum=1)
 # "encoder": how long `POST /api/references/` without `Prefer: respond-async`
 # waits for the analysis before answering 202 with the status URL instead.
 THROWBACK_SELFIE_WAIT_SECONDS = env_int("THROWBACK_SELFIE_WAIT_SECONDS", 120, minimum=1)

@@ -132,12 +132,13 @@ def server(media_root: Path, tmp_path: Path) -> Iterator[Server]:
         wait_until_serving(f"http://127.0.0.1:{port}")
         yield Server(f"http://127.0.0.1:{port}", process)
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=90)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=90)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
 
 
 def logged_in(base: str, username: str) -> requests.Session:
@@ -197,6 +198,35 @@ def test_gunicorn_restarts_an_encoder_that_died(server: Server, examples: Path) 
         time.sleep(0.2)
     assert len(server.encoders()) == 1 and server.encoders() != [first]
     assert upload(session, server.base, examples / "obama.jpg").status_code == 201
+
+
+def running(pid: int) -> bool:
+    """Whether the process exists and has not ended (a zombie has ended)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_a_reload_restarts_the_encoder_and_stopping_gunicorn_stops_it(server: Server) -> None:
+    """SIGHUP: a new encoder (on the new code), the old one gone; SIGTERM to the master: no encoder left."""
+    (first,) = server.encoders()
+
+    os.kill(server.process.pid, signal.SIGHUP)
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline and server.encoders() in ([], [first]):
+        time.sleep(0.2)
+    (second,) = server.encoders()
+    assert second != first and not running(first)
+
+    os.kill(
+        server.process.pid, signal.SIGTERM
+    )  # the encoder is in its own session: only the master can stop it
+    assert server.process.wait(timeout=WAIT_S) == 0
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline and running(second):
+        time.sleep(0.2)
+    assert not running(second)
 
 
 def _dribble(base: str, cookies: dict[str, str], stop: threading.Event, answers: list[bytes]) -> None:

@@ -63,7 +63,7 @@ def selfie_upload_create(*, member: Member, data: bytes) -> SelfieUpload:
             f"This file is {len(data) / 1024 / 1024:.1f} MB; the limit is {settings.THROWBACK_UPLOAD_MAX_MB} MB."
         )
     _check_header(data)
-    mode = settings.THROWBACK_ENCODE_SELFIES_IN
+    mode = services.encode_selfies_in()
     name = f"uploads/{uuid.uuid4().hex}"
     with transaction.atomic():
         # One member's uploads one at a time, so two at once cannot both pass the limits.
@@ -185,7 +185,7 @@ def selfie_upload_beat(*, upload_id: int, owner: str) -> bool:
     )
 
 
-def selfie_upload_analyse(*, upload: SelfieUpload, encode_in: str) -> SelfieUpload:
+def selfie_upload_analyse(*, upload: SelfieUpload, encode_in: services.EncodeIn) -> SelfieUpload:
     """Analyse a claimed upload with `services.reference_add` and record how it ended.
 
     DONE with its `reference`, or REFUSED with the refusal's code and message

@@ -13,7 +13,7 @@ import secrets
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from django.conf import settings
 from django.core.files.base import ContentFile
@@ -40,6 +40,13 @@ logger = logging.getLogger(__name__)
 SELFIE_STORED_MAX_SIDE_PX = 1024
 # What My photos says after an upload, with or without JavaScript.
 SELFIE_ADDED = "Selfie added. Your photos are below."
+# Where a selfie's faces are found (THROWBACK_ENCODE_SELFIES_IN; see _selfie_faces).
+EncodeIn = Literal["encoder", "process", "inline"]
+
+
+def encode_selfies_in() -> EncodeIn:
+    """THROWBACK_ENCODE_SELFIES_IN, typed (env_choice in settings allows only these three)."""
+    return cast(EncodeIn, settings.THROWBACK_ENCODE_SELFIES_IN)
 
 
 class ReferenceRejected(Exception):
@@ -184,7 +191,7 @@ def consent_give(*, member: Member) -> None:
 
 
 def reference_add(
-    *, member: Member, data: bytes, encode_in: str | None = None, upload: SelfieUpload | None = None
+    *, member: Member, data: bytes, encode_in: EncodeIn | None = None, upload: SelfieUpload | None = None
 ) -> ReferenceFace:
     """Store a selfie with one face and match it against every photo face.
 
@@ -222,7 +229,7 @@ def reference_add(
     except engine.NotAnImage as exc:
         raise NotAnImage() from exc
     stored, _ = engine.downscale(image, SELFIE_STORED_MAX_SIDE_PX)
-    where = encode_in or settings.THROWBACK_ENCODE_SELFIES_IN
+    where = encode_in or encode_selfies_in()
     faces = _selfie_faces(stored, options, where)
     if not faces:
         # One image, so trying harder costs little: more upsampling, then the CNN detector.
@@ -299,7 +306,9 @@ def reference_add(
     return reference
 
 
-def _selfie_faces(image: Image.Image, options: engine.EngineOptions, where: str) -> list[engine.DetectedFace]:
+def _selfie_faces(
+    image: Image.Image, options: engine.EngineOptions, where: EncodeIn
+) -> list[engine.DetectedFace]:
     """The faces in a selfie, found in this process or (`where` "process") in a child.
 
     "process" encodes in a child process so this web worker never loads

@@ -29,7 +29,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import DatabaseError, transaction
-from django.db.models import Exists, F, OuterRef
+from django.db.models import Exists, F, OuterRef, QuerySet
 from django.db.models.functions import Now
 from django.utils import timezone
 from PIL import Image, UnidentifiedImageError
@@ -219,9 +219,16 @@ def selfie_upload_analyse(*, upload: SelfieUpload, encode_in: services.EncodeIn)
 
 def _finish(upload: SelfieUpload, *, refusal: services.ReferenceRejected) -> SelfieUpload:
     """Record a refusal, only while the claim is still this encoder's."""
-    ended = SelfieUpload.objects.filter(
+    same_claim = SelfieUpload.objects.filter(
         pk=upload.pk, state=SelfieUpload.State.ANALYSING, claimed_by=upload.claimed_by
-    ).update(
+    )
+    _refuse(same_claim, refusal, upload.file.name)
+    return _current(upload)
+
+
+def _refuse(rows: QuerySet[SelfieUpload], refusal: services.ReferenceRejected, file_name: str) -> int:
+    """End the upload `rows` still matches (0 or 1) as refused and delete its file; how many ended."""
+    ended = rows.update(
         state=SelfieUpload.State.REFUSED,
         code=refusal.code,
         message=refusal.message,
@@ -229,8 +236,8 @@ def _finish(upload: SelfieUpload, *, refusal: services.ReferenceRejected) -> Sel
         finished=Now(),
     )
     if ended:
-        _delete_file(upload.file.name)
-    return _current(upload)
+        _delete_file(file_name)
+    return ended
 
 
 def _current(upload: SelfieUpload) -> SelfieUpload:
@@ -277,17 +284,7 @@ def selfie_uploads_recover() -> int:
                 "selfie upload %s: its encoder %s stopped; queued again", upload.pk, upload.claimed_by
             )
         else:
-            refusal = services.EncoderStopped()
-            ended = same_claim.update(
-                state=SelfieUpload.State.REFUSED,
-                code=refusal.code,
-                message=refusal.message,
-                file="",
-                finished=Now(),
-            )
-            if ended:
-                _delete_file(upload.file.name)
-            changed += ended
+            changed += _refuse(same_claim, services.EncoderStopped(), upload.file.name)
             logger.warning(
                 "selfie upload %s: its encoder stopped %s times; refused", upload.pk, upload.attempts
             )
@@ -316,15 +313,8 @@ def selfie_uploads_expire(*, member_id: int | None = None) -> int:
         (SelfieUpload.State.QUEUED, {"created__lt": Now() - queue}, services.QueueTimedOut()),
     ):
         for pk, name in uploads.filter(state=state, **older).values_list("pk", "file"):
-            ended = SelfieUpload.objects.filter(pk=pk, state=state, **older).update(
-                state=SelfieUpload.State.REFUSED,
-                code=refusal.code,
-                message=refusal.message,
-                file="",
-                finished=Now(),
-            )
+            ended = _refuse(SelfieUpload.objects.filter(pk=pk, state=state, **older), refusal, name)
             if ended:
-                _delete_file(name)
                 logger.warning("selfie upload %s: %s for too long; refused %s", pk, state, refusal.code)
             changed += ended
     return changed

@@ -255,3 +255,11 @@ def test_sqlite_transactions_take_the_write_lock_when_they_begin(tmp_path: Path)
         [sys.executable, "-c", script], env=env, cwd=REPO, capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "held: database is locked"
+
+
+def test_a_check_warns_when_waiting_uploads_could_hold_every_thread(settings, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("GUNICORN_THREADS", "4")
+    settings.THROWBACK_SELFIE_WAITERS = 3
+    assert "faces.W004" not in [message.id for message in run_checks()]
+    settings.THROWBACK_SELFIE_WAITERS = 4
+    assert "faces.W004" in [message.id for message in run_checks()]

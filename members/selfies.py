@@ -29,7 +29,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import DatabaseError, transaction
-from django.db.models import Exists, F, OuterRef, QuerySet
+from django.db.models import Exists, F, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Now
 from django.utils import timezone
 from PIL import Image, UnidentifiedImageError
@@ -135,11 +135,13 @@ def _check_member_limits(member: Member) -> None:
 
 
 def selfie_upload_claim(*, owner: str) -> SelfieUpload | None:
-    """Claim the oldest queued upload whose member has nothing earlier waiting or being analysed.
+    """Claim the next queued upload whose member has nothing earlier waiting or being analysed.
 
     Arrival order per member: only a member's oldest queued upload can be
     claimed, and not while another of theirs is being analysed. Across
-    members, first come first served. Locked rows are skipped (PostgreSQL's
+    members, the member served least recently goes first (among members never
+    served, first come first served), so one member's uploads cannot hold up
+    everyone else's. Locked rows are skipped (PostgreSQL's
     SKIP LOCKED), and the claim itself is a conditional UPDATE, so two
     encoders never claim one upload. Returns None when nothing is claimable.
     """
@@ -147,12 +149,18 @@ def selfie_upload_claim(*, owner: str) -> SelfieUpload | None:
         member=OuterRef("member"), state=SelfieUpload.State.QUEUED, pk__lt=OuterRef("pk")
     )
     busy = SelfieUpload.objects.filter(member=OuterRef("member"), state=SelfieUpload.State.ANALYSING)
+    last_served = (
+        SelfieUpload.objects.filter(member=OuterRef("member"), started__isnull=False)
+        .order_by("-started")
+        .values("started")[:1]
+    )
     with transaction.atomic():
         candidate = (
             SelfieUpload.objects.select_for_update(skip_locked=True)
             .filter(state=SelfieUpload.State.QUEUED)
             .filter(~Exists(earlier), ~Exists(busy))
-            .order_by("pk")
+            .annotate(last_served=Subquery(last_served))
+            .order_by(F("last_served").asc(nulls_first=True), "pk")
             .values_list("pk", flat=True)
             .first()
         )

@@ -547,6 +547,17 @@ def test_one_member_cannot_hold_more_than_their_share_of_the_queue(
     assert upload(greedy, selfie).status_code == 202  # one done: room again
 
 
+def test_the_member_served_least_recently_goes_first(queued: None, examples: Path) -> None:
+    """A's second upload came before B's first, but A was just served: B goes first, then A (in order)."""
+    a, _ = member_client("a")
+    b, _ = member_client("b")
+    selfie = (examples / "obama.jpg").read_bytes()
+    a_ids = [upload(a, selfie).json()["id"] for _ in range(2)]
+    b_id = upload(b, selfie).json()["id"]
+
+    assert [analyse_here().pk for _ in range(3)] == [a_ids[0], b_id, a_ids[1]]
+
+
 def test_the_encoder_stops_cleanly_on_sigterm(queued: None, tmp_path: Path, encoders) -> None:  # type: ignore[no-untyped-def]
     encoder = encoders()
     log = tmp_path / "encoder-0.log"

@@ -114,6 +114,15 @@ class _Encoders:
                     # An encoder that keeps dying at start (no database?) is retried more slowly.
                     self.delays[slot] = min(self.delays[slot] * 2, RESTART_DELAY_S[1])
 
+    def restart(self) -> None:
+        """Ask every encoder to stop after its current selfie; `_supervise` starts each again at once."""
+        with self.lock:
+            for slot, process in enumerate(self.processes):
+                if process is not None and process.poll() is None:
+                    self.delays[slot] = RESTART_DELAY_S[0]
+                    process.send_signal(signal.SIGTERM)
+                    log.info("Reload: selfie encoder (pid: %s) restarts on the new code", process.pid)
+
     def stop(self, grace_s: float) -> None:
         self.stopping.set()
         with self.lock:
@@ -129,21 +138,32 @@ class _Encoders:
                     process.wait()
 
 
-_encoders: _Encoders | None = None
+def _supervisor(server: Any) -> _Encoders | None:
+    """The encoders' supervisor, kept on the arbiter: a reload (SIGHUP) runs this file anew as a new
+    module, whose globals would not know the encoders started before."""
+    encoders: _Encoders | None = getattr(server, "throwback_encoders", None)
+    return encoders
 
 
 def when_ready(server: Any) -> None:
     """Start the selfie encoders once the master is listening."""
-    global _encoders
-    if ENCODERS and _encoders is None:
-        _encoders = _Encoders(ENCODERS)
-        _encoders.start()
+    if ENCODERS and _supervisor(server) is None:
+        server.throwback_encoders = _Encoders(ENCODERS)
+        server.throwback_encoders.start()
+
+
+def on_reload(server: Any) -> None:
+    """SIGHUP: the encoders finish their selfie and stop; the supervisor starts them on the new code."""
+    encoders = _supervisor(server)
+    if encoders is not None:
+        encoders.restart()
 
 
 def on_exit(server: Any) -> None:
     """Stop the encoders with gunicorn (SIGTERM, then SIGKILL after the graceful timeout)."""
-    if _encoders is not None:
-        _encoders.stop(grace_s=graceful_timeout)
+    encoders = _supervisor(server)
+    if encoders is not None:
+        encoders.stop(grace_s=graceful_timeout)
 
 
 class _BodyDeadline:

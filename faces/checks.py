@@ -85,6 +85,30 @@ def check_selfie_encoding(app_configs: Any = None, **kwargs: Any) -> list[Error]
     return problems
 
 
+@register()
+def check_selfie_waiters(app_configs: Any = None, **kwargs: Any) -> list[Warning]:
+    """Uploads that wait for their analysis must leave a gunicorn worker threads for the pages.
+
+    GUNICORN_THREADS is read by gunicorn.conf.py (default 8), not by Django,
+    so it is read from the environment here.
+    """
+    try:
+        threads = int(os.environ.get("GUNICORN_THREADS", "8"))
+    except ValueError:
+        return []  # gunicorn.conf.py refuses it at start-up
+    waiters = settings.THROWBACK_SELFIE_WAITERS
+    if waiters >= threads:
+        return [
+            Warning(
+                f"THROWBACK_SELFIE_WAITERS is {waiters} with GUNICORN_THREADS {threads}: uploads waiting "
+                "for their analysis can hold every thread of a worker, and its pages wait",
+                hint="Keep THROWBACK_SELFIE_WAITERS below GUNICORN_THREADS (defaults 4 and 8).",
+                id="faces.W004",
+            )
+        ]
+    return []
+
+
 def _writable(folder: Path) -> bool:
     try:
         folder.mkdir(parents=True, exist_ok=True)

@@ -69,10 +69,13 @@ def references(request: MemberRequest) -> JsonResponse:
         response["Preference-Applied"] = "respond-async"
         return response
     if upload.pending:
-        upload = (
-            selfies.selfie_upload_wait(upload_id=upload.pk, timeout_s=settings.THROWBACK_SELFIE_WAIT_SECONDS)
-            or upload
+        waited = selfies.selfie_upload_wait(
+            upload_id=upload.pk, timeout_s=settings.THROWBACK_SELFIE_WAIT_SECONDS
         )
+        if waited is None:  # deleted with the member's data while this request waited
+            gone = services.ConsentWithdrawn()
+            return _refusal(gone.code, gone.message, gone.http_status, None)
+        upload = waited
     if upload.pending:
         return _status_response(upload, status=202)  # still queued: the status URL tells the rest
     if upload.state == SelfieUpload.State.REFUSED:

@@ -18,7 +18,6 @@ from types import TracebackType
 
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connection
-from django.utils import timezone
 
 from faces import engine
 from faces.services.claims import claim_token
@@ -90,7 +89,8 @@ class Encoder:
                 break
             try:
                 if time.monotonic() - last_recover >= RECOVER_EVERY_S:
-                    selfies.selfie_uploads_recover(now=timezone.now())
+                    selfies.selfie_uploads_recover()
+                    selfies.selfie_uploads_expire()
                     last_recover = time.monotonic()
                 upload = selfies.selfie_upload_claim(owner=self.owner)
                 if upload is None:

@@ -28,8 +28,9 @@ import warnings
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import transaction
-from django.db.models import Exists, F, OuterRef
+from django.db import DatabaseError, transaction
+from django.db.models import Exists, F, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Now
 from django.utils import timezone
 from PIL import Image, UnidentifiedImageError
 
@@ -41,6 +42,8 @@ logger = logging.getLogger(__name__)
 PENDING = (SelfieUpload.State.QUEUED, SelfieUpload.State.ANALYSING)
 WAIT_POLL_S = 0.2
 RATE_WINDOW = dt.timedelta(hours=1)
+# How long the selfie page lists an upload refused after the request answered.
+REFUSALS_SHOWN = dt.timedelta(hours=24)
 
 
 def selfie_upload_create(*, member: Member, data: bytes) -> SelfieUpload:
@@ -60,7 +63,7 @@ def selfie_upload_create(*, member: Member, data: bytes) -> SelfieUpload:
             f"This file is {len(data) / 1024 / 1024:.1f} MB; the limit is {settings.THROWBACK_UPLOAD_MAX_MB} MB."
         )
     _check_header(data)
-    mode = settings.THROWBACK_ENCODE_SELFIES_IN
+    mode = services.encode_selfies_in()
     name = f"uploads/{uuid.uuid4().hex}"
     with transaction.atomic():
         # One member's uploads one at a time, so two at once cannot both pass the limits.
@@ -103,7 +106,7 @@ def _check_header(data: bytes) -> None:
 
 
 def _check_member_limits(member: Member) -> None:
-    """The selfie limit (waiting uploads count as selfies) and the hourly upload limit."""
+    """The selfie limit (waiting uploads count as selfies), the hourly upload limit and the pending cap."""
     waiting = SelfieUpload.objects.filter(member=member, state__in=PENDING).count()
     if member.references.selfies().count() + waiting >= settings.THROWBACK_MAX_REFERENCES:
         raise services.ReferenceLimitReached()
@@ -124,14 +127,21 @@ def _check_member_limits(member: Member) -> None:
                 f"Please wait {minutes} minute{'s' if minutes != 1 else ''} before uploading another.",
                 retry_after_s=retry_after_s,
             )
+    if waiting >= settings.THROWBACK_SELFIE_PENDING_PER_MEMBER:
+        raise services.UploadsPending(
+            f"Your {waiting} earlier selfie{'s are' if waiting != 1 else ' is'} still being analysed. "
+            "Please wait until they are done before uploading another."
+        )
 
 
 def selfie_upload_claim(*, owner: str) -> SelfieUpload | None:
-    """Claim the oldest queued upload whose member has nothing earlier waiting or being analysed.
+    """Claim the next queued upload whose member has nothing earlier waiting or being analysed.
 
     Arrival order per member: only a member's oldest queued upload can be
     claimed, and not while another of theirs is being analysed. Across
-    members, first come first served. Locked rows are skipped (PostgreSQL's
+    members, the member served least recently goes first (among members never
+    served, first come first served), so one member's uploads cannot hold up
+    everyone else's. Locked rows are skipped (PostgreSQL's
     SKIP LOCKED), and the claim itself is a conditional UPDATE, so two
     encoders never claim one upload. Returns None when nothing is claimable.
     """
@@ -139,12 +149,18 @@ def selfie_upload_claim(*, owner: str) -> SelfieUpload | None:
         member=OuterRef("member"), state=SelfieUpload.State.QUEUED, pk__lt=OuterRef("pk")
     )
     busy = SelfieUpload.objects.filter(member=OuterRef("member"), state=SelfieUpload.State.ANALYSING)
+    last_served = (
+        SelfieUpload.objects.filter(member=OuterRef("member"), started__isnull=False)
+        .order_by("-started")
+        .values("started")[:1]
+    )
     with transaction.atomic():
         candidate = (
             SelfieUpload.objects.select_for_update(skip_locked=True)
             .filter(state=SelfieUpload.State.QUEUED)
             .filter(~Exists(earlier), ~Exists(busy))
-            .order_by("pk")
+            .annotate(last_served=Subquery(last_served))
+            .order_by(F("last_served").asc(nulls_first=True), "pk")
             .values_list("pk", flat=True)
             .first()
         )
@@ -154,13 +170,13 @@ def selfie_upload_claim(*, owner: str) -> SelfieUpload | None:
 
 
 def _claim(upload_id: int, *, owner: str) -> SelfieUpload | None:
-    now = timezone.now()
+    # The database's clock (Now()) on every side of the lease, so app hosts' clocks do not matter.
     claimed = SelfieUpload.objects.filter(pk=upload_id, state=SelfieUpload.State.QUEUED).update(
         state=SelfieUpload.State.ANALYSING,
         attempts=F("attempts") + 1,
         claimed_by=owner,
-        heartbeat=now,
-        started=now,
+        heartbeat=Now(),
+        started=Now(),
     )
     if claimed != 1:
         return None
@@ -172,12 +188,12 @@ def selfie_upload_beat(*, upload_id: int, owner: str) -> bool:
     return (
         SelfieUpload.objects.filter(
             pk=upload_id, state=SelfieUpload.State.ANALYSING, claimed_by=owner
-        ).update(heartbeat=timezone.now())
+        ).update(heartbeat=Now())
         == 1
     )
 
 
-def selfie_upload_analyse(*, upload: SelfieUpload, encode_in: str) -> SelfieUpload:
+def selfie_upload_analyse(*, upload: SelfieUpload, encode_in: services.EncodeIn) -> SelfieUpload:
     """Analyse a claimed upload with `services.reference_add` and record how it ended.
 
     DONE with its `reference`, or REFUSED with the refusal's code and message
@@ -194,38 +210,50 @@ def selfie_upload_analyse(*, upload: SelfieUpload, encode_in: str) -> SelfieUplo
         logger.info("selfie upload %s is gone (its member's data was deleted)", upload.pk)
         return _finish(upload, refusal=services.ConsentWithdrawn())
     try:
-        reference = services.reference_add(member=member, data=data, encode_in=encode_in)
+        # Marks the upload DONE in the transaction that stores the selfie.
+        services.reference_add(member=member, data=data, encode_in=encode_in, upload=upload)
+    except services.ClaimLost:
+        logger.info("selfie upload %s is no longer %s's; nothing was saved", upload.pk, upload.claimed_by)
     except services.ReferenceRejected as exc:
         return _finish(upload, refusal=exc)
+    except DatabaseError:
+        # Not the photo's fault: the claim lapses and the upload is tried again.
+        raise
     except Exception:
         logger.exception("analysing selfie upload %s failed", upload.pk)
         return _finish(upload, refusal=services.EncodingFailed())
-    finished = _finish(upload, reference_id=reference.pk)
-    if finished.state != SelfieUpload.State.DONE:
-        # Not ours any more: another encoder analyses it (or it was deleted), so undo this copy.
-        services.reference_delete(member=member, reference_id=reference.pk)
-    return finished
+    return _current(upload)
 
 
-def _finish(
-    upload: SelfieUpload,
-    *,
-    refusal: services.ReferenceRejected | None = None,
-    reference_id: int | None = None,
-) -> SelfieUpload:
-    values: dict[str, object]
-    if refusal is not None:
-        values = {"state": SelfieUpload.State.REFUSED, "code": refusal.code, "message": refusal.message}
-    else:
-        values = {"state": SelfieUpload.State.DONE, "reference_id": reference_id}
-    ended = SelfieUpload.objects.filter(
+def _finish(upload: SelfieUpload, *, refusal: services.ReferenceRejected) -> SelfieUpload:
+    """Record a refusal, only while the claim is still this encoder's."""
+    same_claim = SelfieUpload.objects.filter(
         pk=upload.pk, state=SelfieUpload.State.ANALYSING, claimed_by=upload.claimed_by
-    ).update(**values, file="", finished=timezone.now())
+    )
+    _refuse(same_claim, refusal, upload.file.name)
+    return _current(upload)
+
+
+def _refuse(rows: QuerySet[SelfieUpload], refusal: services.ReferenceRejected, file_name: str) -> int:
+    """End the upload `rows` still matches (0 or 1) as refused and delete its file; how many ended."""
+    ended = rows.update(
+        state=SelfieUpload.State.REFUSED,
+        code=refusal.code,
+        message=refusal.message,
+        file="",
+        finished=Now(),
+    )
     if ended:
-        _delete_file(upload.file.name)
+        _delete_file(file_name)
+    return ended
+
+
+def _current(upload: SelfieUpload) -> SelfieUpload:
+    """The upload as stored now; REFUSED when its row is gone (deleted with the member's data)."""
     current = SelfieUpload.objects.filter(pk=upload.pk).first()
     if current is None:  # deleted with the member's data
-        upload.state = SelfieUpload.State.REFUSED
+        gone = services.ConsentWithdrawn()
+        upload.state, upload.code, upload.message = SelfieUpload.State.REFUSED, gone.code, gone.message
         return upload
     return current
 
@@ -239,19 +267,24 @@ def _delete_file(name: str) -> None:
         logger.exception("could not delete the uploaded selfie file %s", name)
 
 
-def selfie_uploads_recover(*, now: dt.datetime) -> int:
+def selfie_uploads_recover() -> int:
     """Hand back uploads whose encoder stopped renewing its claim; returns how many were changed.
 
     An upload analysed fewer than THROWBACK_ENCODER_ATTEMPTS times is queued
     again (it keeps its place: arrival order); one that has used them all is
-    refused with `EncoderStopped`, so it never stays "analysing".
+    refused with `EncoderStopped`, so it never stays "analysing". Staleness
+    is judged by the database's clock, and checked again in each UPDATE, so a
+    claim renewed meanwhile is left alone.
     """
-    stale = now - dt.timedelta(seconds=settings.THROWBACK_ENCODER_LEASE_SECONDS)
+    stale = Now() - dt.timedelta(seconds=settings.THROWBACK_ENCODER_LEASE_SECONDS)
     changed = 0
     rows = SelfieUpload.objects.filter(state=SelfieUpload.State.ANALYSING, heartbeat__lt=stale)
     for upload in rows.only("pk", "attempts", "claimed_by", "heartbeat", "file"):
         same_claim = SelfieUpload.objects.filter(
-            pk=upload.pk, state=SelfieUpload.State.ANALYSING, claimed_by=upload.claimed_by
+            pk=upload.pk,
+            state=SelfieUpload.State.ANALYSING,
+            claimed_by=upload.claimed_by,
+            heartbeat__lt=stale,
         )
         if upload.attempts < settings.THROWBACK_ENCODER_ATTEMPTS:
             changed += same_claim.update(state=SelfieUpload.State.QUEUED, claimed_by="", heartbeat=None)
@@ -259,20 +292,39 @@ def selfie_uploads_recover(*, now: dt.datetime) -> int:
                 "selfie upload %s: its encoder %s stopped; queued again", upload.pk, upload.claimed_by
             )
         else:
-            refusal = services.EncoderStopped()
-            ended = same_claim.update(
-                state=SelfieUpload.State.REFUSED,
-                code=refusal.code,
-                message=refusal.message,
-                file="",
-                finished=now,
-            )
-            if ended:
-                _delete_file(upload.file.name)
-            changed += ended
+            changed += _refuse(same_claim, services.EncoderStopped(), upload.file.name)
             logger.warning(
                 "selfie upload %s: its encoder stopped %s times; refused", upload.pk, upload.attempts
             )
+    return changed
+
+
+def selfie_uploads_expire(*, member_id: int | None = None) -> int:
+    """Refuse uploads pending for too long (all, or one member's); returns how many.
+
+    Analysed for longer than THROWBACK_SELFIE_ANALYSIS_TIMEOUT_SECONDS: a hung
+    analysis, refused `encoding_timeout` (its encoder's late result is then
+    dropped: the claim is gone). Queued for longer than
+    THROWBACK_SELFIE_QUEUE_MAX_AGE_SECONDS: no encoder is alive or keeps up,
+    refused `encoding_failed`. Run by the encoders and by the web side when a
+    member's upload is read, so it works with no encoder at all. Times are the
+    database's (Now()), so app hosts' clocks do not matter.
+    """
+    analysis = dt.timedelta(seconds=settings.THROWBACK_SELFIE_ANALYSIS_TIMEOUT_SECONDS)
+    queue = dt.timedelta(seconds=settings.THROWBACK_SELFIE_QUEUE_MAX_AGE_SECONDS)
+    uploads = SelfieUpload.objects.all()
+    if member_id is not None:
+        uploads = uploads.filter(member_id=member_id)
+    changed = 0
+    for state, older, refusal in (
+        (SelfieUpload.State.ANALYSING, {"started__lt": Now() - analysis}, services.EncodingTimedOut()),
+        (SelfieUpload.State.QUEUED, {"created__lt": Now() - queue}, services.QueueTimedOut()),
+    ):
+        for pk, name in uploads.filter(state=state, **older).values_list("pk", "file"):
+            ended = _refuse(SelfieUpload.objects.filter(pk=pk, state=state, **older), refusal, name)
+            if ended:
+                logger.warning("selfie upload %s: %s for too long; refused %s", pk, state, refusal.code)
+            changed += ended
     return changed
 
 
@@ -313,6 +365,8 @@ def selfie_upload_wait(*, upload_id: int, timeout_s: float) -> SelfieUpload | No
         deadline = time.monotonic() + timeout_s
         while True:
             upload = SelfieUpload.objects.filter(pk=upload_id).first()
+            if upload is not None and upload.pending and selfie_uploads_expire(member_id=upload.member_id):
+                upload.refresh_from_db()
             if upload is None or not upload.pending or time.monotonic() >= deadline:
                 return upload
             time.sleep(WAIT_POLL_S)
@@ -321,5 +375,23 @@ def selfie_upload_wait(*, upload_id: int, timeout_s: float) -> SelfieUpload | No
 
 
 def member_upload(*, member: Member, upload_id: int) -> SelfieUpload | None:
-    """One of the member's own uploads (None for anyone else's: the views answer 404)."""
+    """One of the member's own uploads (None for anyone else's: the views answer 404).
+
+    Pending uploads of the member past their time are refused first, so the
+    member sees the end even when no encoder runs.
+    """
+    selfie_uploads_expire(member_id=member.pk)
     return SelfieUpload.objects.filter(member=member, pk=upload_id).select_related("reference").first()
+
+
+def member_uploads_refused(*, member: Member) -> list[SelfieUpload]:
+    """The member's uploads refused by the analysis in the last REFUSALS_SHOWN, newest first.
+
+    A refusal found after the member left the page reaches them on the selfie page.
+    """
+    since = timezone.now() - REFUSALS_SHOWN
+    return list(
+        SelfieUpload.objects.filter(member=member, state=SelfieUpload.State.REFUSED, finished__gte=since)
+        .order_by("-finished", "-pk")
+        .only("pk", "created", "message", "finished")
+    )

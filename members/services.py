@@ -13,14 +13,14 @@ import secrets
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, Now
 from django.utils import timezone
 
 from faces import engine, isolated, limits
@@ -40,6 +40,13 @@ logger = logging.getLogger(__name__)
 SELFIE_STORED_MAX_SIDE_PX = 1024
 # What My photos says after an upload, with or without JavaScript.
 SELFIE_ADDED = "Selfie added. Your photos are below."
+# Where a selfie's faces are found (THROWBACK_ENCODE_SELFIES_IN; see _selfie_faces).
+EncodeIn = Literal["encoder", "process", "inline"]
+
+
+def encode_selfies_in() -> EncodeIn:
+    """THROWBACK_ENCODE_SELFIES_IN, typed (env_choice in settings allows only these three)."""
+    return cast(EncodeIn, settings.THROWBACK_ENCODE_SELFIES_IN)
 
 
 class ReferenceRejected(Exception):
@@ -114,6 +121,12 @@ class EncoderStopped(EncodingFailed):
     )
 
 
+class QueueTimedOut(EncodingFailed):
+    """Queued for longer than THROWBACK_SELFIE_QUEUE_MAX_AGE_SECONDS: no encoder got to it."""
+
+    message = "We could not get to this photo in time, so nothing was saved. Please try again in a moment."
+
+
 class UploadsThrottled(ReferenceRejected):
     """THROWBACK_UPLOADS_PER_HOUR reached: one member cannot keep the encoder to themselves."""
 
@@ -126,6 +139,15 @@ class UploadsThrottled(ReferenceRejected):
         self.retry_after_s = retry_after_s
 
 
+class UploadsPending(ReferenceRejected):
+    """THROWBACK_SELFIE_PENDING_PER_MEMBER of the member's uploads wait already: their turn first."""
+
+    code = "pending"
+    message = "Your earlier selfies are still being analysed. Please wait until they are done."
+    http_status = 429
+    retry_after_s = 30
+
+
 class AnalysisBusy(ReferenceRejected):
     """THROWBACK_SELFIE_QUEUE_MAX uploads are waiting already: ours to fix, not the member's."""
 
@@ -133,6 +155,13 @@ class AnalysisBusy(ReferenceRejected):
     message = "Many members are uploading selfies right now. Please try again in a minute."
     http_status = 503
     retry_after_s = 60
+
+
+class ClaimLost(Exception):
+    """The upload being analysed is no longer this encoder's (deleted, timed out or taken over).
+
+    Raised by reference_add before it stores anything, so the selfie is not saved.
+    """
 
 
 def refusal_http_status(code: str) -> int:
@@ -161,7 +190,9 @@ def consent_give(*, member: Member) -> None:
         member.save(update_fields=["consent_given_at"])
 
 
-def reference_add(*, member: Member, data: bytes, encode_in: str | None = None) -> ReferenceFace:
+def reference_add(
+    *, member: Member, data: bytes, encode_in: EncodeIn | None = None, upload: SelfieUpload | None = None
+) -> ReferenceFace:
     """Store a selfie with one face and match it against every photo face.
 
     A photo in which no face is found is tried again harder (more upsampling,
@@ -174,6 +205,12 @@ def reference_add(*, member: Member, data: bytes, encode_in: str | None = None) 
     `encode_in` ("process" or "inline") overrides THROWBACK_ENCODE_SELFIES_IN:
     the encoder process passes "inline". Raises a ReferenceRejected subclass
     naming the problem.
+
+    `upload` is the claimed SelfieUpload being analysed: it is marked DONE
+    with this selfie in the same transaction that stores the selfie, and only
+    while it is still ANALYSING under the same claim (else ClaimLost and
+    nothing is stored), so an upload is never saved twice, and "delete my
+    data" (which deletes the upload) can never be followed by its selfie.
     """
     if not member.has_consented:
         raise ConsentRequired()
@@ -192,7 +229,7 @@ def reference_add(*, member: Member, data: bytes, encode_in: str | None = None) 
     except engine.NotAnImage as exc:
         raise NotAnImage() from exc
     stored, _ = engine.downscale(image, SELFIE_STORED_MAX_SIDE_PX)
-    where = encode_in or settings.THROWBACK_ENCODE_SELFIES_IN
+    where = encode_in or encode_selfies_in()
     faces = _selfie_faces(stored, options, where)
     if not faces:
         # One image, so trying harder costs little: more upsampling, then the CNN detector.
@@ -220,6 +257,16 @@ def reference_add(*, member: Member, data: bytes, encode_in: str | None = None) 
         # lock too, so it either committed before this point or waits for
         # this upload and then deletes its reference.
         locked = Member.objects.select_for_update().only("consent_given_at").filter(pk=member.pk).first()
+        claimed = None
+        if upload is not None:
+            claimed = (
+                SelfieUpload.objects.select_for_update()
+                .filter(pk=upload.pk, state=SelfieUpload.State.ANALYSING, claimed_by=upload.claimed_by)
+                .only("pk", "file")
+                .first()
+            )
+            if claimed is None:
+                raise ClaimLost()
         if locked is None or not locked.has_consented:
             raise ConsentWithdrawn()
         if member.references.selfies().count() >= settings.THROWBACK_MAX_REFERENCES:
@@ -244,12 +291,24 @@ def reference_add(*, member: Member, data: bytes, encode_in: str | None = None) 
         except Exception:
             default_storage.delete(reference.image.name)
             raise
-    # The mean of two or more selfies and the learned references follow the new selfie.
-    member_learn(member_id=member.pk)
+        if claimed is not None:
+            SelfieUpload.objects.filter(pk=claimed.pk).update(
+                state=SelfieUpload.State.DONE, reference=reference, file="", finished=Now()
+            )
+            upload_file = claimed.file.name
+            transaction.on_commit(lambda: _storage_delete([upload_file]))
+    # The mean of two or more selfies and the learned references follow the new
+    # selfie. The selfie is saved already, so a failure here is logged, not a refusal.
+    try:
+        member_learn(member_id=member.pk)
+    except Exception:
+        logger.exception("member %s: learning after a new selfie failed; the selfie is saved", member.pk)
     return reference
 
 
-def _selfie_faces(image: Image.Image, options: engine.EngineOptions, where: str) -> list[engine.DetectedFace]:
+def _selfie_faces(
+    image: Image.Image, options: engine.EngineOptions, where: EncodeIn
+) -> list[engine.DetectedFace]:
     """The faces in a selfie, found in this process or (`where` "process") in a child.
 
     "process" encodes in a child process so this web worker never loads

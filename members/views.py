@@ -153,18 +153,35 @@ def _upload_answer(request: MemberRequest, upload: SelfieUpload) -> HttpResponse
         return _references_page(request, refusal=upload.message)
     if upload.reference is not None and upload.reference.warnings:
         # Stay on the selfie page: the list shows why this selfie may find few photos.
+        if not _announce_once(request, upload):
+            return redirect("members:references")
         messages.warning(
             request, "Selfie added, with a warning: " + " ".join(upload.reference.warning_messages)
         )
         return redirect("members:references")
-    messages.success(request, services.SELFIE_ADDED)
+    if _announce_once(request, upload):
+        messages.success(request, services.SELFIE_ADDED)
     return redirect("members:photos")
+
+
+ANNOUNCED_KEY = "throwback_uploads_announced"
+ANNOUNCED_KEPT = 20
+
+
+def _announce_once(request: MemberRequest, upload: SelfieUpload) -> bool:
+    """Whether this finished upload's outcome is new to the member: a reload of its page adds nothing."""
+    announced: list[int] = request.session.get(ANNOUNCED_KEY, [])
+    if upload.pk in announced:
+        return False
+    request.session[ANNOUNCED_KEY] = [*announced, upload.pk][-ANNOUNCED_KEPT:]
+    return True
 
 
 def _references_page(
     request: MemberRequest, *, form: ReferenceUploadForm | None = None, refusal: str = ""
 ) -> HttpResponse:
     """My selfies, with why an upload was refused when it was (by the checks or the analysis)."""
+    selfies.selfie_uploads_expire(member_id=request.user.pk)
     return render(
         request,
         "members/references.html",
@@ -173,6 +190,7 @@ def _references_page(
             "refusal": refusal,
             "references": request.user.references.selfies().order_by("created", "id"),
             "waiting": request.user.selfie_uploads.filter(state__in=selfies.PENDING),
+            "refused": selfies.member_uploads_refused(member=request.user),
             "lookalike": member_has_lookalike(request.user),
             "limit": settings.THROWBACK_MAX_REFERENCES,
             "max_bytes": services.upload_limit_bytes(),

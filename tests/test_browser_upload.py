@@ -105,7 +105,7 @@ def test_an_encoder_that_died_twice_ends_in_a_clear_refusal_on_the_page(
     expect(page.locator("#upload-message")).to_have_text("Analysing your selfie…")
 
     for attempt in (1, 2):
-        encoder = encoders()
+        encoder = encoders(THROWBACK_SELFIE_JITTERS="100")  # a long analysis: the kill lands inside it
         until(
             lambda attempt=attempt: SelfieUpload.objects.filter(
                 member=member, state="analysing", attempts=attempt

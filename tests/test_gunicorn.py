@@ -132,12 +132,13 @@ def server(media_root: Path, tmp_path: Path) -> Iterator[Server]:
         wait_until_serving(f"http://127.0.0.1:{port}")
         yield Server(f"http://127.0.0.1:{port}", process)
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=90)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=90)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
 
 
 def logged_in(base: str, username: str) -> requests.Session:
@@ -199,6 +200,35 @@ def test_gunicorn_restarts_an_encoder_that_died(server: Server, examples: Path) 
     assert upload(session, server.base, examples / "obama.jpg").status_code == 201
 
 
+def running(pid: int) -> bool:
+    """Whether the process exists and has not ended (a zombie has ended)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_a_reload_restarts_the_encoder_and_stopping_gunicorn_stops_it(server: Server) -> None:
+    """SIGHUP: a new encoder (on the new code), the old one gone; SIGTERM to the master: no encoder left."""
+    (first,) = server.encoders()
+
+    os.kill(server.process.pid, signal.SIGHUP)
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline and server.encoders() in ([], [first]):
+        time.sleep(0.2)
+    (second,) = server.encoders()
+    assert second != first and not running(first)
+
+    os.kill(
+        server.process.pid, signal.SIGTERM
+    )  # the encoder is in its own session: only the master can stop it
+    assert server.process.wait(timeout=WAIT_S) == 0
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline and running(second):
+        time.sleep(0.2)
+    assert not running(second)
+
+
 def _dribble(base: str, cookies: dict[str, str], stop: threading.Event, answers: list[bytes]) -> None:
     """A logged-in member's upload that sends its headers, then one byte of its body a second."""
     port = int(base.rsplit(":", 1)[1])
@@ -251,6 +281,9 @@ def test_clients_that_dribble_their_bodies_cannot_hold_every_thread(server: Serv
     # Each dribbler was answered (a 4xx: the body never came) or cut off, none served a 5xx.
     assert len(answers) == len(dribblers)
     assert not [answer[:40] for answer in answers if answer.startswith(b"HTTP/1.1 5")]
+    # At least every thread's worth was refused by the body deadline, not just dropped.
+    refused = [answer for answer in answers if answer.startswith(b"HTTP/1.1 4")]
+    assert len(refused) >= WORKERS * THREADS, [answer[:40] for answer in answers]
 
 
 def test_a_kept_alive_connection_outlives_the_body_deadline(server: Server) -> None:
@@ -261,4 +294,12 @@ def test_a_kept_alive_connection_outlives_the_body_deadline(server: Server) -> N
     while time.monotonic() - started < 2 * BODY_DEADLINE_S:
         statuses.append(session.get(f"{server.base}/api/references/", timeout=WAIT_S).status_code)
         time.sleep(0.5)
+    # A body sent on the same connection after twice the deadline is read in full and judged.
+    answer = session.post(
+        f"{server.base}/api/references/",
+        files={"image": ("selfie.jpg", b"not an image " * 1000, "image/jpeg")},
+        headers=csrf(session, server.base),
+        timeout=WAIT_S,
+    )
     assert set(statuses) == {200}
+    assert (answer.status_code, answer.json()["code"]) == (400, "not_image")

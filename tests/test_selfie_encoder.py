@@ -9,10 +9,12 @@ queues uploads and reads their state.
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,12 +22,14 @@ from pathlib import Path
 import pytest
 from django.core.files.storage import default_storage
 from django.core.management import call_command
+from django.db import connection
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 from PIL import Image
 
 from faces.models import Match
-from members import services
+from members import selfies, services
 from members.models import Member, ReferenceFace, SelfieUpload
 from tests.conftest import REPO, import_process_env, make_album_folder
 from tests.factories import MemberFactory
@@ -62,12 +66,12 @@ def encoders(media_root: Path, tmp_path: Path) -> Iterator[Callable[[], subproce
         THROWBACK_ENCODER_POLL_SECONDS="0.05",
     )
 
-    def start() -> subprocess.Popen[str]:
+    def start(**extra: str) -> subprocess.Popen[str]:
         log = (tmp_path / f"encoder-{len(started)}.log").open("w")
         process = subprocess.Popen(
             [sys.executable, str(REPO / "manage.py"), "run_encoder"],
             cwd=REPO,
-            env=env,
+            env={**env, **extra},
             stdout=log,
             stderr=subprocess.STDOUT,
             text=True,
@@ -212,21 +216,25 @@ def test_only_the_owner_sees_an_upload(queued: None, examples: Path) -> None:
 
 
 def test_uploads_are_analysed_in_order_of_arrival_per_member(
-    queued: None, media_root: Path, examples: Path, faces_dir: Path, encoders
+    queued: None, settings, media_root: Path, examples: Path, faces_dir: Path, encoders
 ) -> None:  # type: ignore[no-untyped-def]
+    settings.THROWBACK_SELFIE_PENDING_PER_MEMBER = 3
     first, first_member = member_client("first")
     second, _ = member_client("second")
     photos = ["obama.jpg", "biden.jpg", "obama_small.jpg"]
     ids = [upload(first, (examples / name).read_bytes()).json()["id"] for name in photos]
     ids.append(upload(second, (examples / "kit_harington_john1.jpeg").read_bytes()).json()["id"])
 
-    encoders()
-    encoders()  # two encoders: the second must not take the first member's next upload early
+    # Two encoders: the second must not take the first member's next upload early. A long lease:
+    # dlib holds the GIL, so a claim is not renewed while a face is encoded.
+    encoders(THROWBACK_ENCODER_LEASE_SECONDS="120")
+    encoders(THROWBACK_ENCODER_LEASE_SECONDS="120")
     for upload_id in ids:
         until(lambda upload_id=upload_id: ended(upload_id), f"upload {upload_id}")
 
     rows = list(SelfieUpload.objects.filter(member=first_member).order_by("pk"))
     assert [row.state for row in rows] == ["done", "done", "done"]
+    assert [row.attempts for row in rows] == [1, 1, 1]
     for earlier, later in zip(rows, rows[1:], strict=False):
         assert earlier.finished is not None and later.started is not None
         assert earlier.finished <= later.started
@@ -239,7 +247,7 @@ def test_an_encoder_killed_mid_analysis_is_replaced_and_the_upload_tried_once_mo
     client, member = member_client("barack")
     upload_id = upload(client, (examples / "obama-1080p.jpg").read_bytes()).json()["id"]
 
-    doomed = encoders()
+    doomed = encoders(THROWBACK_SELFIE_JITTERS="100")  # a long analysis: the kill lands inside it
     until(
         lambda: SelfieUpload.objects.filter(pk=upload_id, state="analysing").exists(), "the analysis to start"
     )
@@ -262,7 +270,7 @@ def test_an_upload_whose_encoder_dies_every_time_ends_refused(
     upload_id = response.json()["id"]
 
     for attempt in (1, 2):
-        encoder = encoders()
+        encoder = encoders(THROWBACK_SELFIE_JITTERS="100")  # a long analysis: the kill lands inside it
         until(
             lambda attempt=attempt: SelfieUpload.objects.filter(
                 pk=upload_id, state="analysing", attempts=attempt
@@ -339,6 +347,42 @@ def test_without_javascript_a_refusal_found_later_is_shown_on_the_selfie_page(
     assert f'<p class="error" role="alert">{services.NoFaceFound.message}</p>' in page.content.decode()
 
 
+def analyse_here() -> SelfieUpload:
+    """Claim and analyse the next queued upload in this process, as an encoder would."""
+    claimed = selfies.selfie_upload_claim(owner="test-encoder")
+    assert claimed is not None
+    return selfies.selfie_upload_analyse(upload=claimed, encode_in="inline")
+
+
+def test_a_refusal_found_after_the_member_left_is_listed_on_the_selfie_page_for_a_day(
+    queued: None, media_root: Path
+) -> None:
+    client, member = member_client("someone")
+    upload(client, white_jpeg())
+    assert analyse_here().code == "no_face"
+
+    listed = client.get(reverse("members:references")).content.decode()
+    assert "Selfies refused in the last day" in listed
+    assert services.NoFaceFound.message in listed
+
+    SelfieUpload.objects.filter(member=member).update(finished=timezone.now() - dt.timedelta(hours=25))
+    assert services.NoFaceFound.message not in client.get(reverse("members:references")).content.decode()
+
+
+def test_a_finished_status_page_says_selfie_added_once(queued: None, examples: Path) -> None:
+    client, _ = member_client("barack")
+    status_page = reverse(
+        "members:reference_upload", args=[upload(client, (examples / "obama.jpg").read_bytes()).json()["id"]]
+    )
+    assert analyse_here().state == "done"
+
+    first = client.get(status_page, follow=True)
+    again = client.get(status_page, follow=True)
+
+    assert [str(m) for m in first.context["messages"]] == [services.SELFIE_ADDED]
+    assert [str(m) for m in again.context["messages"]] == []
+
+
 def test_deleting_my_data_takes_waiting_uploads_and_their_files(queued: None, examples: Path) -> None:
     client, member = member_client("barack")
     upload(client, (examples / "obama.jpg").read_bytes())
@@ -349,6 +393,169 @@ def test_deleting_my_data_takes_waiting_uploads_and_their_files(queued: None, ex
 
     assert not SelfieUpload.objects.filter(member=member).exists()
     assert not default_storage.exists(name)
+
+
+def reference_ids_used() -> int:
+    """How many ReferenceFace ids were ever taken: a selfie inserted and rolled back or deleted counts too."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM members_referenceface_id_seq"
+        )
+        return int(cursor.fetchone()[0])
+
+
+def test_deleting_my_data_while_an_upload_is_analysed_never_creates_its_selfie(
+    queued: None, examples: Path
+) -> None:
+    """Delete my data, then consent again, while an encoder holds the upload: its selfie is never inserted."""
+    client, member = member_client("barack")
+    upload(client, (examples / "obama.jpg").read_bytes())
+    claimed = selfies.selfie_upload_claim(owner="encoder-a")
+    assert claimed is not None
+    before = reference_ids_used()
+
+    services.member_face_data_delete(member=member)
+    services.consent_give(member=Member.objects.get(pk=member.pk))
+    finished = selfies.selfie_upload_analyse(upload=claimed, encode_in="inline")
+
+    assert finished.state == SelfieUpload.State.REFUSED
+    assert reference_ids_used() == before
+    assert not ReferenceFace.objects.filter(member=member).exists()
+
+
+def test_an_upload_taken_over_by_another_encoder_is_saved_once(queued: None, examples: Path) -> None:
+    """Encoder A stalled past the lease and B took the upload over: A's late result is not stored."""
+    client, member = member_client("barack")
+    upload(client, (examples / "obama.jpg").read_bytes())
+    first = selfies.selfie_upload_claim(owner="encoder-a")
+    assert first is not None
+    SelfieUpload.objects.filter(pk=first.pk).update(heartbeat=timezone.now() - dt.timedelta(hours=1))
+    assert selfies.selfie_uploads_recover() == 1
+    second = selfies.selfie_upload_claim(owner="encoder-b")
+    assert second is not None and second.pk == first.pk
+    before = reference_ids_used()
+
+    late = selfies.selfie_upload_analyse(upload=first, encode_in="inline")
+    assert late.state == SelfieUpload.State.ANALYSING  # still B's
+    assert reference_ids_used() == before
+    done = selfies.selfie_upload_analyse(upload=second, encode_in="inline")
+
+    assert done.state == SelfieUpload.State.DONE
+    assert list(ReferenceFace.objects.selfies().filter(member=member)) == [done.reference]
+    assert done.file.name == "" and not default_storage.exists(first.file.name)
+
+
+def test_an_upload_queued_too_long_is_refused_when_read_with_no_encoder_alive(
+    queued: None, settings, examples: Path
+) -> None:  # type: ignore[no-untyped-def]
+    settings.THROWBACK_SELFIE_QUEUE_MAX_AGE_SECONDS = 60
+    client, member = member_client("barack")
+    answer = upload(client, (examples / "obama.jpg").read_bytes())
+    assert answer.status_code == 202
+    status_url = answer["Location"]
+    name = SelfieUpload.objects.get(member=member).file.name
+    assert client.get(status_url).json()["state"] == "queued"
+
+    SelfieUpload.objects.filter(member=member).update(created=timezone.now() - dt.timedelta(seconds=61))
+    status = client.get(status_url).json()
+
+    assert (status["state"], status["code"]) == ("refused", "encoding_failed")
+    assert status["error"] == services.QueueTimedOut.message
+    assert not default_storage.exists(name)
+
+
+def test_an_encoder_refuses_an_upload_queued_too_long_before_claiming_it(
+    queued: None, examples: Path, encoders
+) -> None:  # type: ignore[no-untyped-def]
+    client, member = member_client("barack")
+    upload(client, (examples / "obama.jpg").read_bytes())
+    SelfieUpload.objects.filter(member=member).update(created=timezone.now() - dt.timedelta(seconds=61))
+
+    encoders(THROWBACK_SELFIE_QUEUE_MAX_AGE_SECONDS="60")
+    row = until(lambda: ended(SelfieUpload.objects.get(member=member).pk), "the upload refused")
+
+    assert isinstance(row, SelfieUpload)
+    assert (row.state, row.code, row.attempts) == (SelfieUpload.State.REFUSED, "encoding_failed", 0)
+
+
+def test_an_analysis_past_its_timeout_is_refused_and_its_late_result_dropped(
+    queued: None, settings, examples: Path, encoders
+) -> None:  # type: ignore[no-untyped-def]
+    """The page reads the state while the encoder (THROWBACK_SELFIE_JITTERS=100: a long analysis) works."""
+    settings.THROWBACK_SELFIE_ANALYSIS_TIMEOUT_SECONDS = 2
+    client, member = member_client("barack")
+    before = reference_ids_used()
+    encoder = encoders(THROWBACK_SELFIE_JITTERS="100")
+    status_url = upload(client, (examples / "obama.jpg").read_bytes())["Location"]
+    until(lambda: SelfieUpload.objects.get(member=member).state == "analysing", "the analysis")
+
+    status = until(
+        lambda: (answer := client.get(status_url).json())["state"] != "analysing" and answer,
+        "the analysis refused",
+    )
+
+    assert isinstance(status, dict)
+    assert (status["state"], status["code"]) == ("refused", "encoding_timeout")
+    encoder.terminate()  # it finishes the analysis it is in, then exits
+    assert encoder.wait(timeout=WAIT_S) == 0
+    assert reference_ids_used() == before
+    assert SelfieUpload.objects.get(member=member).code == "encoding_timeout"
+
+
+def test_an_upload_deleted_while_its_request_waits_is_answered_409(queued: None, examples: Path) -> None:
+    """Without a preference the request waits; "delete my data" meanwhile: 409, not a 202 whose URL 404s."""
+    client, member = member_client("barack")
+    answers: list[object] = []
+
+    def post() -> None:
+        try:
+            answers.append(upload(client, (examples / "obama.jpg").read_bytes(), prefer=None))
+        finally:
+            connection.close()  # this thread's own connection
+
+    waiting = threading.Thread(target=post)
+    waiting.start()
+    try:
+        until(lambda: SelfieUpload.objects.filter(member=member).exists(), "the upload queued")
+        services.member_face_data_delete(member=member)
+    finally:
+        waiting.join(timeout=WAIT_S)
+    answer = answers[0]
+    assert answer.status_code == 409  # type: ignore[attr-defined]
+    assert answer.json() == {  # type: ignore[attr-defined]
+        "error": services.ConsentWithdrawn.message,
+        "code": "consent",
+    }
+
+
+def test_one_member_cannot_hold_more_than_their_share_of_the_queue(
+    queued: None, settings, examples: Path
+) -> None:  # type: ignore[no-untyped-def]
+    settings.THROWBACK_SELFIE_PENDING_PER_MEMBER = 2
+    greedy, _ = member_client("greedy")
+    other, _ = member_client("other")
+    selfie = (examples / "obama.jpg").read_bytes()
+    assert [upload(greedy, selfie).status_code for _ in range(2)] == [202, 202]
+
+    refused = upload(greedy, selfie)
+    assert refused.status_code == 429
+    assert refused.json()["code"] == "pending"
+    assert "still being analysed" in refused.json()["error"]
+    assert refused["Retry-After"] == "30"
+    assert upload(other, selfie).status_code == 202  # everyone else still gets in
+    analyse_here()
+    assert upload(greedy, selfie).status_code == 202  # one done: room again
+
+
+def test_the_member_served_least_recently_goes_first(queued: None, examples: Path) -> None:
+    """A's second upload came before B's first, but A was just served: B goes first, then A (in order)."""
+    a, _ = member_client("a")
+    b, _ = member_client("b")
+    selfie = (examples / "obama.jpg").read_bytes()
+    a_ids = [upload(a, selfie).json()["id"] for _ in range(2)]
+    b_id = upload(b, selfie).json()["id"]
+
+    assert [analyse_here().pk for _ in range(3)] == [a_ids[0], b_id, a_ids[1]]
 
 
 def test_the_encoder_stops_cleanly_on_sigterm(queued: None, tmp_path: Path, encoders) -> None:  # type: ignore[no-untyped-def]

@@ -229,3 +229,37 @@ def test_the_import_limits_have_their_defaults() -> None:
         settings.THROWBACK_IMPORT_DEADLINE_SECONDS,
         settings.THROWBACK_IMPORT_MAX_MISSING_SHARE,
     ) == (20.0, 60.0, 20 * 1024 * 1024, 6 * 3600, 0.5)
+
+
+def test_sqlite_transactions_take_the_write_lock_when_they_begin(tmp_path: Path) -> None:
+    """The encoder and the web write at once: a transaction that reads first must not fail when it writes."""
+    script = (
+        "import sqlite3, django; django.setup()\n"
+        "from django.db import connection, transaction\n"
+        "with transaction.atomic():\n"
+        "    connection.cursor().execute('SELECT 1')\n"
+        "    other = sqlite3.connect(connection.settings_dict['NAME'], timeout=0)\n"
+        "    try:\n"
+        "        other.execute('CREATE TABLE probe (x INTEGER)')\n"
+        "        print('free')\n"
+        "    except sqlite3.OperationalError as exc:\n"
+        "        print('held:', exc)\n"
+    )
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "throwback.settings",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        "THROWBACK_DATA_DIR": str(tmp_path),
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", script], env=env, cwd=REPO, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "held: database is locked"
+
+
+def test_a_check_warns_when_waiting_uploads_could_hold_every_thread(settings, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("GUNICORN_THREADS", "4")
+    settings.THROWBACK_SELFIE_WAITERS = 3
+    assert "faces.W004" not in [message.id for message in run_checks()]
+    settings.THROWBACK_SELFIE_WAITERS = 4
+    assert "faces.W004" in [message.id for message in run_checks()]

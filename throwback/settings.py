@@ -118,6 +118,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Import workers and web requests write concurrently: wait for the lock
     # instead of failing with "database is locked".
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 30
+    # The selfie encoder writes beside the web workers: a transaction that reads
+    # and then writes would fail at once ("database is locked") instead of
+    # waiting, so every transaction takes the write lock when it begins.
+    DATABASES["default"]["OPTIONS"]["transaction_mode"] = "IMMEDIATE"
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "members.Member"
@@ -319,6 +323,9 @@ THROWBACK_SELFIE_ENCODE_TIMEOUT_SECONDS = env_int("THROWBACK_SELFIE_ENCODE_TIMEO
 # "encoder": at most this many uploads wait or are analysed at once; beyond it
 # an upload is refused with 503 and Retry-After (the member tries again later).
 THROWBACK_SELFIE_QUEUE_MAX = env_int("THROWBACK_SELFIE_QUEUE_MAX", 100, minimum=1)
+# ... and at most this many of them from one member, so one member cannot fill
+# the queue for everyone: beyond it 429 with Retry-After.
+THROWBACK_SELFIE_PENDING_PER_MEMBER = env_int("THROWBACK_SELFIE_PENDING_PER_MEMBER", 2, minimum=1)
 # "encoder": how long `POST /api/references/` without `Prefer: respond-async`
 # waits for the analysis before answering 202 with the status URL instead.
 THROWBACK_SELFIE_WAIT_SECONDS = env_int("THROWBACK_SELFIE_WAIT_SECONDS", 120, minimum=1)
@@ -330,6 +337,14 @@ THROWBACK_SELFIE_WAITERS = env_int("THROWBACK_SELFIE_WAITERS", 4, minimum=0)
 # (THROWBACK_ENCODER_ATTEMPTS analyses in all), then refused.
 THROWBACK_ENCODER_LEASE_SECONDS = env_int("THROWBACK_ENCODER_LEASE_SECONDS", 60, minimum=3)
 THROWBACK_ENCODER_ATTEMPTS = env_int("THROWBACK_ENCODER_ATTEMPTS", 2, minimum=1)
+# No upload stays pending forever, even with no encoder alive: one analysed for
+# longer than this (a hung analysis) is refused `encoding_timeout`, one queued
+# for longer than the second is refused `encoding_failed`. Enforced by the
+# encoders and whenever the member's status page, API or selfie page reads it.
+THROWBACK_SELFIE_ANALYSIS_TIMEOUT_SECONDS = env_int(
+    "THROWBACK_SELFIE_ANALYSIS_TIMEOUT_SECONDS", 600, minimum=1
+)
+THROWBACK_SELFIE_QUEUE_MAX_AGE_SECONDS = env_int("THROWBACK_SELFIE_QUEUE_MAX_AGE_SECONDS", 1800, minimum=1)
 # How often an idle encoder looks for queued uploads.
 THROWBACK_ENCODER_POLL_SECONDS = env_float("THROWBACK_ENCODER_POLL_SECONDS", 0.25, minimum=0.01, maximum=60)
 # --- end of face engine options -------------------------------------------

@@ -326,6 +326,7 @@ def main() -> int:
     analysed = analysis_times()
     figures = {
         "machine": machine(),
+        "command": ".venv/bin/python bench/burst.py " + " ".join(sys.argv[1:]),
         "uploaders": args.uploaders,
         "browsers": args.browsers,
         "photos": args.photos,

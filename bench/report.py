@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/report.py RESULTS_DIR docs/performance.md
     .venv/bin/python bench/report.py RESULTS_DIR docs/performance.md --match-only   # after match_speed.py alone
+    .venv/bin/python bench/report.py RESULTS_DIR docs/performance.md --burst-only   # after burst.py alone
 
 RESULTS_DIR holds import.json, match.json, web.json and burst.json (any may be missing;
 its section then says so). The scale model is computed here from the
@@ -637,10 +638,29 @@ def replace_match(folder: Path, target: Path) -> None:
     target.write_text(text)
 
 
+def replace_burst(folder: Path, target: Path) -> None:
+    """Rewrite only the burst section of an existing page (`--burst-only`), after bench/burst.py alone."""
+    text = target.read_text()
+    figures = load(folder, "burst") or {}
+    burst_lines = burst_section(load(folder, "burst"))
+    command = figures.get("command", ".venv/bin/python bench/burst.py")
+    note = (
+        f"This section was rewritten on {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC from bench/burst.py "
+        f"alone (`{command}`; then `.venv/bin/python bench/report.py RESULTS docs/performance.md "
+        "--burst-only`); the other sections keep the figures of their own run."
+    )
+    start, end = text.index("## 4. Burst of uploads\n"), text.index("## 5. Scale model\n")
+    text = text[:start] + "\n".join([burst_lines[0], "", note, *burst_lines[1:]]) + "\n" + text[end:]
+    target.write_text(text)
+
+
 def main() -> int:
     folder, target = Path(sys.argv[1]), Path(sys.argv[2])
     if "--match-only" in sys.argv[3:]:
         replace_match(folder, target)
+        return 0
+    if "--burst-only" in sys.argv[3:]:
+        replace_burst(folder, target)
         return 0
     imp_lines, imp_model = import_section(load(folder, "import"))
     match_lines, match_model = match_section(load(folder, "match"))

@@ -9,7 +9,6 @@ the form leads to a page that refreshes itself.
 
 from __future__ import annotations
 
-import signal
 from pathlib import Path
 
 import pytest
@@ -19,7 +18,14 @@ from members.models import SelfieUpload
 from tests.factories import MemberFactory
 from tests.test_browser import TIMEOUT_MS, chromium, screenshots, shoot  # noqa: F401 (fixtures)
 from tests.test_browser_member import log_in, open_page
-from tests.test_selfie_encoder import encoders, imported, queued, until, white_jpeg  # noqa: F401 (fixtures)
+from tests.test_selfie_encoder import (  # noqa: F401 (fixtures)
+    encoders,
+    imported,
+    kill_encoders_mid_analysis,
+    queued,
+    until,
+    white_jpeg,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -104,16 +110,7 @@ def test_an_encoder_that_died_twice_ends_in_a_clear_refusal_on_the_page(
     page.get_by_role("button", name="Upload").click()
     expect(page.locator("#upload-message")).to_have_text("Analysing your selfie…")
 
-    for attempt in (1, 2):
-        encoder = encoders(THROWBACK_SELFIE_JITTERS="100")  # a long analysis: the kill lands inside it
-        until(
-            lambda attempt=attempt: SelfieUpload.objects.filter(
-                member=member, state="analysing", attempts=attempt
-            ).exists(),
-            f"attempt {attempt}",
-        )
-        encoder.send_signal(signal.SIGKILL)
-        encoder.wait(timeout=60)
+    kill_encoders_mid_analysis(encoders, SelfieUpload.objects.filter(member=member))
     expect(page.locator("#upload-message")).to_have_text("Analysing your selfie…")  # still waiting, honestly
     encoders()
     expect(page.get_by_role("alert")).to_have_text(services.EncoderStopped.message, timeout=ANALYSIS_MS)

@@ -23,6 +23,7 @@ import pytest
 from django.core.files.storage import default_storage
 from django.core.management import call_command
 from django.db import connection
+from django.db.models import QuerySet
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -121,6 +122,18 @@ def until(condition: Callable[[], object], what: str, timeout_s: float = WAIT_S)
 def ended(upload_id: int) -> SelfieUpload | None:
     row = SelfieUpload.objects.get(pk=upload_id)
     return None if row.pending else row
+
+
+def kill_encoders_mid_analysis(encoders, uploads: QuerySet[SelfieUpload]) -> None:  # type: ignore[no-untyped-def]
+    """Start an encoder and SIGKILL it inside its analysis, once per attempt the upload gets."""
+    for attempt in (1, 2):  # the default THROWBACK_ENCODER_ATTEMPTS
+        encoder = encoders(THROWBACK_SELFIE_JITTERS="100")  # a long analysis: the kill lands inside it
+        until(
+            lambda attempt=attempt: uploads.filter(state="analysing", attempts=attempt).exists(),
+            f"attempt {attempt}",
+        )
+        encoder.send_signal(signal.SIGKILL)
+        encoder.wait(timeout=60)
 
 
 def white_jpeg() -> bytes:
@@ -269,16 +282,7 @@ def test_an_upload_whose_encoder_dies_every_time_ends_refused(
     response = upload(client, (examples / "obama-1080p.jpg").read_bytes())
     upload_id = response.json()["id"]
 
-    for attempt in (1, 2):
-        encoder = encoders(THROWBACK_SELFIE_JITTERS="100")  # a long analysis: the kill lands inside it
-        until(
-            lambda attempt=attempt: SelfieUpload.objects.filter(
-                pk=upload_id, state="analysing", attempts=attempt
-            ).exists(),
-            f"attempt {attempt}",
-        )
-        encoder.send_signal(signal.SIGKILL)
-        encoder.wait(timeout=60)
+    kill_encoders_mid_analysis(encoders, SelfieUpload.objects.filter(pk=upload_id))
 
     encoders()
     row = until(lambda: ended(upload_id), "the refusal")
